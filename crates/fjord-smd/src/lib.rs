@@ -1,0 +1,1 @@
+//! Structured merge and diff for Kubernetes objects (placeholder; being written).

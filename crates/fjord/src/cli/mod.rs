@@ -1,0 +1,27 @@
+//! Subcommands. Each module holds its clap arguments (validation only) and a `run` that turns
+//! them into library configuration before doing any I/O.
+
+mod cluster;
+
+use clap::{Parser, Subcommand};
+
+/// Fjord: pull-model GitOps continuous delivery for Kubernetes.
+#[derive(Debug, Parser)]
+#[command(name = "fjord", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The embedded Kubernetes-compatible control plane.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Cluster(cmd) => cluster::run(cmd),
+    }
+}
