@@ -1,0 +1,154 @@
+//! Test harness: an embedded control plane per test, and helpers to run real clients against it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+/// Where the installed kubectl versions live (Debian/Google Cloud SDK package `kubectl`).
+const KUBECTL_DIR: &str = "/usr/lib/google-cloud-sdk/bin";
+
+/// A running embedded control plane with its own data directory and kubeconfig.
+pub struct TestCluster {
+    /// The running server.
+    pub server: Option<fjord_apiserver::RunningServer>,
+    /// The kubeconfig file.
+    pub kubeconfig: PathBuf,
+    /// The data directory (kept for restarts).
+    pub data_dir: PathBuf,
+    /// The listen address (kept for restarts).
+    pub addr: std::net::SocketAddr,
+    dir: tempfile::TempDir,
+    options: ClusterOptions,
+}
+
+/// Knobs for tests.
+#[derive(Clone, Debug)]
+pub struct ClusterOptions {
+    /// Serve plain HTTP.
+    pub insecure_http: bool,
+    /// Revisions always kept in the log.
+    pub min_retained_revisions: u64,
+    /// Watch timeout when the client gives none.
+    pub default_watch_timeout: Duration,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            insecure_http: false,
+            min_retained_revisions: 1000,
+            default_watch_timeout: Duration::from_secs(1800),
+        }
+    }
+}
+
+impl TestCluster {
+    /// Starts a cluster with default options.
+    pub async fn start() -> anyhow::Result<TestCluster> {
+        Self::start_with(ClusterOptions::default()).await
+    }
+
+    /// Starts a cluster.
+    pub async fn start_with(options: ClusterOptions) -> anyhow::Result<TestCluster> {
+        let dir = tempfile::tempdir().context("creating a temporary directory")?;
+        let data_dir = dir.path().join("data");
+        let kubeconfig = dir.path().join("kubeconfig");
+        let mut tc = TestCluster {
+            server: None,
+            kubeconfig,
+            data_dir,
+            addr: "127.0.0.1:0".parse().expect("valid address"),
+            dir,
+            options,
+        };
+        tc.boot().await?;
+        Ok(tc)
+    }
+
+    async fn boot(&mut self) -> anyhow::Result<()> {
+        let mut config = fjord_apiserver::ServerConfig::new(self.addr);
+        config.data_dir = Some(self.data_dir.clone());
+        config.kubeconfig_path = Some(self.kubeconfig.clone());
+        config.insecure_http = self.options.insecure_http;
+        config.store.min_retained_revisions = self.options.min_retained_revisions;
+        config.watch.default_timeout = self.options.default_watch_timeout;
+        config.compaction_interval = None;
+        let server = fjord_apiserver::start(config)
+            .await
+            .context("starting the embedded control plane")?;
+        self.addr = server.addr;
+        self.server = Some(server);
+        Ok(())
+    }
+
+    /// Stops the server (connections drop) and starts it again on the same address and data.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop().await;
+        self.boot().await
+    }
+
+    /// Stops the server.
+    pub async fn stop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+
+    /// The running server.
+    pub fn server(&self) -> &fjord_apiserver::RunningServer {
+        self.server.as_ref().expect("the cluster is running")
+    }
+
+    /// A scratch directory of this test.
+    pub fn scratch(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs a kubectl version (`"1.31"`) with this cluster's kubeconfig and a private discovery
+    /// cache.
+    pub fn kubectl(&self, version: &str, args: &[&str]) -> anyhow::Result<Output> {
+        let bin = kubectl_path(version)?;
+        let cache = self.dir.path().join(format!("kube-cache-{version}"));
+        Command::new(&bin)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&cache)
+            .args(args)
+            .output()
+            .with_context(|| format!("running {}", bin.display()))
+    }
+
+    /// Like `kubectl`, but fails unless the command succeeds; returns stdout.
+    pub fn kubectl_ok(&self, version: &str, args: &[&str]) -> anyhow::Result<String> {
+        let out = self.kubectl(version, args)?;
+        if !out.status.success() {
+            bail!(
+                "kubectl {version} {} failed: {}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// The path of an installed kubectl version.
+pub fn kubectl_path(version: &str) -> anyhow::Result<PathBuf> {
+    let p = Path::new(KUBECTL_DIR).join(format!("kubectl.{version}"));
+    if !p.exists() {
+        bail!(
+            "kubectl {version} is not installed at {} (the Debian package `kubectl` from the Google Cloud SDK provides kubectl 1.27–1.33)",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+/// A kube-rs client for the cluster.
+pub fn kubeconfig_yaml(tc: &TestCluster) -> String {
+    tc.server().kubeconfig.clone()
+}
