@@ -35,6 +35,13 @@ impl GnosticSchema {
         self.messages.get(message)?.get(field)
     }
 
+    /// A map-shaped message: its only field is `repeated Named* additional_properties`.
+    pub(crate) fn is_map(&self, message: &str) -> bool {
+        self.messages
+            .get(message)
+            .is_some_and(|fields| fields.len() == 1 && fields.contains_key("additional_properties"))
+    }
+
     pub(crate) fn has_message(&self, message: &str) -> bool {
         self.messages.contains_key(message)
     }

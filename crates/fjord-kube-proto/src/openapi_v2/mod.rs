@@ -15,9 +15,14 @@ use crate::error::EncodeError;
 use crate::wire::MessageWriter;
 use gnostic_schema::{GnosticSchema, ProtoField};
 
-/// The `Accept` / `Content-Type` client-go uses for `/openapi/v2` in protobuf.
-pub const OPENAPI_V2_PROTOBUF_CONTENT_TYPE: &str =
+/// The `Accept` header client-go sends for `GET /openapi/v2` (it only ever asks for protobuf).
+pub const OPENAPI_V2_PROTOBUF_ACCEPT: &str =
     "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+
+/// The `Content-Type` to answer `/openapi/v2` protobuf with. Not the Accept value: Go's
+/// `mime.ParseMediaType` rejects its `@`, and client-go then fails with "mime: unexpected content
+/// after media subtype" (measured with kubectl 1.27/1.28).
+pub const OPENAPI_V2_PROTOBUF_CONTENT_TYPE: &str = "application/octet-stream";
 
 /// Encodes a Swagger 2.0 document as gnostic `openapi.v2.Document` protobuf bytes.
 ///
@@ -163,11 +168,7 @@ impl Encoder {
             // A bare value or a list of values stands for the single repeated field.
             "TypeItem" | "StringArray" => self.single_list(message, "value", value, path),
             "ItemsItem" => self.single_list(message, "schema", value, path),
-            _ if self
-                .schema
-                .field(message, "additional_properties")
-                .is_some() =>
-            {
+            _ if self.schema.is_map(message) => {
                 self.keyed(message, value, path, "additional_properties", false)
             }
             _ => self.fields(message, value, path),
