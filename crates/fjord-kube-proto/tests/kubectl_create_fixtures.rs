@@ -1,13 +1,15 @@
-//! Real request bodies captured from `kubectl.1.33 create ...` (see tools/capture_create.py and
-//! testdata/create/MANIFEST.json) decode to exactly the JSON kubectl prints for the same command
-//! with `-o json --dry-run=client`.
+//! Real request bodies captured from `kubectl.1.33` (testdata/create) and `kubectl.1.32`
+//! (testdata/create-1.32) — see tools/capture_create.py and each MANIFEST.json — decode to exactly
+//! the JSON kubectl prints for the same command with `-o json --dry-run=client`.
 
 use std::path::PathBuf;
 
 use serde_json::Value;
 
-fn testdata() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/create"))
+const CAPTURES: [&str; 2] = ["create", "create-1.32"];
+
+fn testdata(capture: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata")).join(capture)
 }
 
 fn read_json(path: &PathBuf) -> Value {
@@ -16,7 +18,17 @@ fn read_json(path: &PathBuf) -> Value {
 }
 
 #[test]
-fn every_captured_kubectl_create_body_decodes_to_its_json() {
+fn every_captured_kubectl_1_33_body_decodes_to_its_json() {
+    assert_captures_decode("create");
+}
+
+#[test]
+fn every_captured_kubectl_1_32_body_decodes_to_its_json() {
+    assert_captures_decode("create-1.32");
+}
+
+fn assert_captures_decode(capture: &str) {
+    let testdata = || testdata(capture);
     let manifest = read_json(&testdata().join("MANIFEST.json"));
     let cases = manifest.as_array().expect("MANIFEST.json is an array");
     assert!(
@@ -53,7 +65,14 @@ fn every_captured_kubectl_create_body_decodes_to_its_json() {
 }
 
 #[test]
-fn every_kind_kubectl_create_produces_is_covered_by_a_fixture() {
+fn every_kind_kubectl_sends_as_protobuf_is_covered_by_a_fixture() {
+    for capture in CAPTURES {
+        assert_kinds_covered(capture);
+    }
+}
+
+fn assert_kinds_covered(capture: &str) {
+    let testdata = || testdata(capture);
     let manifest = read_json(&testdata().join("MANIFEST.json"));
     let mut kinds: Vec<(String, String)> = Vec::new();
     for case in manifest.as_array().expect("array") {
