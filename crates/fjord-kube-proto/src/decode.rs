@@ -173,34 +173,67 @@ impl Decoder<'_> {
         Ok(Value::Object(self.object(message, data, path)?))
     }
 
-    /// apiextensions' `JSONSchemaPropsOrBool`, `...OrArray`, `...OrStringArray` marshal as one member.
+    /// apiextensions' `JSONSchemaPropsOrBool` {allows=1, schema=2}, `...OrArray` {schema=1,
+    /// JSONSchemas=2} and `...OrStringArray` {schema=1, property=2} marshal as one member: the
+    /// list when it is non-empty (the schema for OrBool), else the other member.
     fn schema_props_union(
         &self,
         message: &Message,
         data: &[u8],
         path: &mut Vec<Step>,
     ) -> Result<Option<Value>, Failed> {
-        let Some((_, short)) = message.name.rsplit_once('.') else {
-            return Ok(None);
-        };
         if !message.name.starts_with("io.k8s.apiextensions-apiserver.") {
             return Ok(None);
         }
-        let (preferred, fallback) = match short {
-            "JSONSchemaPropsOrBool" => ("schema", "allows"),
-            "JSONSchemaPropsOrArray" => ("jSONSchemas", "schema"),
-            "JSONSchemaPropsOrStringArray" => ("property", "schema"),
-            _ => return Ok(None),
+        let Some((package, short)) = message.name.rsplit_once('.') else {
+            return Ok(None);
         };
-        let object = self.object(message, data, path)?;
-        let pick = |key: &str| object.get(key).filter(|v| !v.is_null()).cloned();
-        let value = match short {
-            "JSONSchemaPropsOrBool" => {
-                pick(preferred).unwrap_or(Value::Bool(pick(fallback) == Some(Value::Bool(true))))
+        if !matches!(
+            short,
+            "JSONSchemaPropsOrBool" | "JSONSchemaPropsOrArray" | "JSONSchemaPropsOrStringArray"
+        ) {
+            return Ok(None);
+        }
+        let props = format!("{package}.JSONSchemaProps");
+        let (mut first, mut second) = (Vec::new(), Vec::new());
+        for record in FieldReader::new(data) {
+            match record.map_err(|e| fail(path, FieldError::Wire(e)))? {
+                (1, v) => first.push(v),
+                (2, v) => second.push(v),
+                _ => {}
             }
-            _ => pick(preferred)
-                .or_else(|| pick(fallback))
-                .unwrap_or(Value::Null),
+        }
+        let schema = |value: Option<&WireValue<'_>>,
+                      path: &mut Vec<Step>|
+         -> Result<Option<Value>, Failed> {
+            match value {
+                Some(v) => {
+                    let bytes = expect_bytes(*v).map_err(|e| fail(path, e))?;
+                    self.message_value(&props, bytes, path).map(Some)
+                }
+                None => Ok(None),
+            }
+        };
+        let value = match short {
+            "JSONSchemaPropsOrBool" => match schema(second.last(), path)? {
+                Some(schema) => schema,
+                None => Value::Bool(matches!(first.last(), Some(WireValue::Varint(v)) if *v != 0)),
+            },
+            "JSONSchemaPropsOrArray" if !second.is_empty() => {
+                let mut items = Vec::new();
+                for v in &second {
+                    items.extend(schema(Some(v), path)?);
+                }
+                Value::Array(items)
+            }
+            "JSONSchemaPropsOrStringArray" if !second.is_empty() => {
+                let mut items = Vec::new();
+                for v in &second {
+                    items.push(scalar_value(Scalar::String, *v).map_err(|e| fail(path, e))?);
+                }
+                Value::Array(items)
+            }
+            _ => schema(first.last(), path)?.unwrap_or(Value::Null),
         };
         Ok(Some(value))
     }
@@ -510,6 +543,56 @@ mod tests {
             v,
             json!({"kind": "Service", "apiVersion": "v1",
                    "spec": {"ports": [{"port": 0}], "allocateLoadBalancerNodePorts": false}})
+        );
+    }
+
+    #[test]
+    fn crd_schema_unions_and_raw_json_take_their_json_forms() {
+        // openAPIV3Schema: {type: object, minimum: 0 (pointer), additionalProperties: false,
+        //   properties: {tags: {type: array, items: {type: string}, default: ["a"]}}}
+        let mut string_schema = MessageWriter::new();
+        string_schema.string(5, "string");
+        let mut items = MessageWriter::new(); // JSONSchemaPropsOrArray.schema = 1
+        items.message(1, string_schema);
+        let mut default = MessageWriter::new(); // JSON.raw = 1
+        default.string(1, r#"["a"]"#);
+        let mut tags = MessageWriter::new();
+        tags.string(5, "array");
+        tags.message(8, default);
+        tags.message(24, items);
+        let mut entry = MessageWriter::new();
+        entry.string(1, "tags");
+        entry.message(2, tags);
+        let mut no_extra = MessageWriter::new(); // JSONSchemaPropsOrBool.allows = 1 (false)
+        no_extra.varint_always(1, 0);
+        let mut root = MessageWriter::new();
+        root.string(5, "object");
+        root.double_always(11, 0.0);
+        root.message(29, entry);
+        root.message(30, no_extra);
+        let mut validation = MessageWriter::new();
+        validation.message(1, root);
+        let mut version = MessageWriter::new();
+        version.string(1, "v1");
+        version.varint_always(2, 1);
+        version.varint_always(3, 1);
+        version.message(4, validation);
+        let mut spec = MessageWriter::new();
+        spec.string(1, "example.com");
+        spec.message(7, version);
+        let mut crd = MessageWriter::new();
+        crd.message(2, spec);
+        let v = decode_object(&envelope(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            crd,
+        ))
+        .unwrap();
+        assert_eq!(
+            v["spec"]["versions"][0],
+            json!({"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {
+                "type": "object", "minimum": 0, "additionalProperties": false,
+                "properties": {"tags": {"type": "array", "default": ["a"], "items": {"type": "string"}}}}}})
         );
     }
 

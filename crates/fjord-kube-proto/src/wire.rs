@@ -247,6 +247,13 @@ impl MessageWriter {
         self.raw_varint(value);
     }
 
+    /// Writes a double even when zero (as Go's gogo-generated code does for set pointers).
+    #[cfg(test)]
+    pub(crate) fn double_always(&mut self, field: u32, value: f64) {
+        self.key(field, 1);
+        self.buf.extend_from_slice(&value.to_bits().to_le_bytes());
+    }
+
     /// Writes a proto3 double field; zero is the default and is not written.
     pub(crate) fn double(&mut self, field: u32, value: f64) {
         if value != 0.0 {

@@ -2,6 +2,7 @@
 //! it. These tests serve `encode_openapi_v2` output from a throwaway HTTP stub and run the real
 //! binaries (`/usr/lib/google-cloud-sdk/bin/kubectl.1.27`, `.1.28`) against it.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -30,17 +31,61 @@ struct Stub {
     log: Arc<Mutex<Vec<Logged>>>,
 }
 
+/// GET responses by path: (Content-Type, body).
+type Routes = HashMap<String, (String, Vec<u8>)>;
+
+fn json_route(routes: &mut Routes, path: &str, body: Value) {
+    routes.insert(
+        path.to_string(),
+        (
+            "application/json".to_string(),
+            body.to_string().into_bytes(),
+        ),
+    );
+}
+
 impl Stub {
-    /// Serves discovery, one ConfigMap, and `/openapi/v2` (404 when `openapi` is `None`).
-    fn start(openapi: Option<Vec<u8>>) -> Stub {
+    /// Serves legacy discovery for the core group, one ConfigMap, `/openapi/v2` (404 when `openapi`
+    /// is `None`) and `extra` GET routes; PATCH and POST are echoed back.
+    fn start(openapi: Option<Vec<u8>>, extra: Routes) -> Stub {
+        let mut routes = Routes::new();
+        json_route(
+            &mut routes,
+            "/api",
+            json!({"kind": "APIVersions", "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}),
+        );
+        json_route(
+            &mut routes,
+            "/apis",
+            json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []}),
+        );
+        json_route(
+            &mut routes,
+            "/api/v1",
+            json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1",
+            "resources": [
+                {"name": "configmaps", "singularName": "configmap", "namespaced": true, "kind": "ConfigMap",
+                 "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"], "shortNames": ["cm"]},
+                {"name": "namespaces", "singularName": "namespace", "namespaced": false, "kind": "Namespace",
+                 "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"], "shortNames": ["ns"]}]}),
+        );
+        json_route(&mut routes, CM_PATH, configmap("old"));
+        if let Some(doc) = openapi {
+            routes.insert(
+                "/openapi/v2".to_string(),
+                (OPENAPI_V2_PROTOBUF_CONTENT_TYPE.to_string(), doc),
+            );
+        }
+        routes.extend(extra);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let url = format!("http://{}", listener.local_addr().expect("local addr"));
         let log = Arc::new(Mutex::new(Vec::new()));
-        let shared = (Arc::new(openapi), Arc::clone(&log));
+        let shared = (Arc::new(routes), Arc::clone(&log));
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (openapi, log) = (Arc::clone(&shared.0), Arc::clone(&shared.1));
-                thread::spawn(move || serve(stream, &openapi, &log));
+                let (routes, log) = (Arc::clone(&shared.0), Arc::clone(&shared.1));
+                thread::spawn(move || serve(stream, &routes, &log));
             }
         });
         Stub { url, log }
@@ -59,7 +104,7 @@ fn configmap(value: &str) -> Value {
            "data": {"a": value}})
 }
 
-fn serve(stream: TcpStream, openapi: &Option<Vec<u8>>, log: &Mutex<Vec<Logged>>) {
+fn serve(stream: TcpStream, routes: &Routes, log: &Mutex<Vec<Logged>>) {
     let Ok(read_half) = stream.try_clone() else {
         return;
     };
@@ -102,34 +147,10 @@ fn serve(stream: TcpStream, openapi: &Option<Vec<u8>>, log: &Mutex<Vec<Logged>>)
         });
     }
     let path = target.split('?').next().unwrap_or("");
-    let json_reply = |v: Value| {
-        (
-            200,
-            "application/json".to_string(),
-            v.to_string().into_bytes(),
-        )
-    };
-    let (status, ctype, payload) = match (method.as_str(), path) {
-        ("GET", "/api") => json_reply(json!({"kind": "APIVersions", "versions": ["v1"],
-            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})),
-        ("GET", "/apis") => {
-            json_reply(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []}))
-        }
-        ("GET", "/api/v1") => json_reply(
-            json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1",
-            "resources": [
-                {"name": "configmaps", "singularName": "configmap", "namespaced": true, "kind": "ConfigMap",
-                 "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"], "shortNames": ["cm"]},
-                {"name": "namespaces", "singularName": "namespace", "namespaced": false, "kind": "Namespace",
-                 "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"], "shortNames": ["ns"]}]}),
-        ),
-        ("GET", "/openapi/v2") if openapi.is_some() => (
-            200,
-            OPENAPI_V2_PROTOBUF_CONTENT_TYPE.to_string(),
-            openapi.clone().unwrap_or_default(),
-        ),
-        ("GET", CM_PATH) => json_reply(configmap("old")),
-        ("PATCH", CM_PATH) => json_reply(configmap("new")),
+    let (status, ctype, payload) = match (method.as_str(), routes.get(path)) {
+        // A PATCH answers with the stored object, a POST (create) with the object it sent.
+        ("GET" | "PATCH", Some((ctype, payload))) => (200, ctype.clone(), payload.clone()),
+        ("POST", _) => (201, "application/json".to_string(), body),
         _ => (
             404,
             "application/json".to_string(),
@@ -139,7 +160,11 @@ fn serve(stream: TcpStream, openapi: &Option<Vec<u8>>, log: &Mutex<Vec<Logged>>)
             .into_bytes(),
         ),
     };
-    let reason = if status == 200 { "OK" } else { "Not Found" };
+    let reason = match status {
+        200 => "OK",
+        201 => "Created",
+        _ => "Not Found",
+    };
     let head = format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         payload.len()
@@ -217,7 +242,8 @@ fn realistic_swagger() -> Value {
                     "apiVersion": {"type": "string"},
                     "kind": {"type": "string"},
                     "metadata": {"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"},
-                    "data": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "data": {"type": "object", "additionalProperties": {"type": "string"},
+                             "description": "Data contains the configuration data (served by the fjord stub)."},
                     "binaryData": {"type": "object", "additionalProperties": {"type": "string", "format": "byte"}},
                     "immutable": {"type": "boolean"}
                 },
@@ -251,11 +277,16 @@ fn kubectl(version: &str) -> PathBuf {
     path
 }
 
+const CM_YAML: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\n  namespace: default\ndata:\n  a: new\n";
+
 fn apply(version: &str, stub: &Stub, extra: &[&str]) -> Output {
+    apply_manifest(version, stub, CM_YAML, extra)
+}
+
+fn apply_manifest(version: &str, stub: &Stub, yaml: &str, extra: &[&str]) -> Output {
     let dir = tempfile::tempdir().expect("temp dir");
-    let manifest = dir.path().join("cm.yaml");
-    std::fs::write(&manifest, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\n  namespace: default\ndata:\n  a: new\n")
-        .expect("write cm.yaml");
+    let manifest = dir.path().join("manifest.yaml");
+    std::fs::write(&manifest, yaml).expect("write manifest");
     Command::new(kubectl(version))
         .arg("apply")
         .arg("-f")
@@ -297,7 +328,10 @@ fn describe(output: &Output, stub: &Stub) -> String {
 /// `kubectl apply` with default (strict) validation succeeds, fetched `/openapi/v2` as protobuf,
 /// and sent the PATCH with `fieldValidation=Strict` (the server-side validation path).
 fn assert_apply_passes(version: &str, swagger: Value, extra: &[&str], patch_type: &str) {
-    let stub = Stub::start(Some(encode_openapi_v2(&swagger).expect("encode swagger")));
+    let stub = Stub::start(
+        Some(encode_openapi_v2(&swagger).expect("encode swagger")),
+        Routes::new(),
+    );
     let output = apply(version, &stub, extra);
     let report = describe(&output, &stub);
     eprintln!("kubectl {version} apply {extra:?}:\n{report}");
@@ -382,7 +416,7 @@ fn kubectl_1_27_server_side_apply_passes_validation() {
 #[test]
 fn kubectl_1_27_apply_fails_without_openapi_v2() {
     // The control: the same stub without /openapi/v2 makes strict-validation apply fail.
-    let stub = Stub::start(None);
+    let stub = Stub::start(None, Routes::new());
     let output = apply("1.27", &stub, &[]);
     let report = describe(&output, &stub);
     assert!(
@@ -393,4 +427,145 @@ fn kubectl_1_27_apply_fails_without_openapi_v2() {
         !stub.requests().iter().any(|r| r.method == "PATCH"),
         "{report}"
     );
+}
+
+/// For a kind with no PATCH operation in the document (a custom resource), kubectl 1.27/1.28 look
+/// for the Namespace PATCH operation's `fieldValidation` parameter and then list CRDs.
+fn assert_custom_resource_apply_passes(version: &str) {
+    let swagger = json!({
+        "swagger": "2.0",
+        "info": {"title": "Kubernetes", "version": "v1.27.0"},
+        "paths": {"/api/v1/namespaces/{name}": {"patch": {
+            "parameters": [{"name": "fieldValidation", "in": "query", "type": "string", "uniqueItems": true}],
+            "responses": {"200": {"description": "OK"}},
+            "x-kubernetes-action": "patch",
+            "x-kubernetes-group-version-kind": {"group": "", "kind": "Namespace", "version": "v1"}}}}
+    });
+    let crd = json!({"kind": "CustomResourceDefinition", "apiVersion": "apiextensions.k8s.io/v1",
+        "metadata": {"name": "widgets.example.com", "resourceVersion": "1"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+                 "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+                 "versions": [{"name": "v1", "served": true, "storage": true,
+                               "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}});
+    let group = |name: &str| {
+        json!({"name": name, "versions": [{"groupVersion": format!("{name}/v1"), "version": "v1"}],
+                                    "preferredVersion": {"groupVersion": format!("{name}/v1"), "version": "v1"}})
+    };
+    let mut routes = Routes::new();
+    json_route(
+        &mut routes,
+        "/apis",
+        json!({"kind": "APIGroupList", "apiVersion": "v1",
+        "groups": [group("example.com"), group("apiextensions.k8s.io")]}),
+    );
+    json_route(
+        &mut routes,
+        "/apis/example.com/v1",
+        json!({"kind": "APIResourceList", "groupVersion": "example.com/v1",
+        "resources": [{"name": "widgets", "singularName": "widget", "namespaced": true, "kind": "Widget",
+                       "verbs": ["create", "get", "list", "patch"]}]}),
+    );
+    json_route(
+        &mut routes,
+        "/apis/apiextensions.k8s.io/v1",
+        json!({"kind": "APIResourceList",
+        "groupVersion": "apiextensions.k8s.io/v1",
+        "resources": [{"name": "customresourcedefinitions", "singularName": "customresourcedefinition",
+                       "namespaced": false, "kind": "CustomResourceDefinition", "verbs": ["create", "get", "list", "patch"]}]}),
+    );
+    json_route(
+        &mut routes,
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        json!({
+        "kind": "CustomResourceDefinitionList", "apiVersion": "apiextensions.k8s.io/v1",
+        "metadata": {"resourceVersion": "1"}, "items": [crd]}),
+    );
+    let stub = Stub::start(
+        Some(encode_openapi_v2(&swagger).expect("encode swagger")),
+        routes,
+    );
+    let output = apply_manifest(
+        version,
+        &stub,
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: default\nspec:\n  size: 3\n",
+        &[],
+    );
+    let report = describe(&output, &stub);
+    eprintln!("kubectl {version} apply (custom resource):\n{report}");
+    assert!(
+        output.status.success(),
+        "kubectl {version} apply of a custom resource failed:\n{report}"
+    );
+    let requests = stub.requests();
+    assert!(
+        requests.iter().any(|r| r.method == "GET"
+            && r.target.split('?').next()
+                == Some("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")),
+        "kubectl did not list CRDs:\n{report}"
+    );
+    assert!(
+        requests.iter().any(|r| r.method == "POST"
+            && r.target
+                .starts_with("/apis/example.com/v1/namespaces/default/widgets?")
+            && r.target.contains("fieldValidation=Strict")),
+        "no strict-validated create of the Widget:\n{report}"
+    );
+}
+
+#[test]
+fn kubectl_1_27_apply_of_a_custom_resource_uses_the_namespace_operation() {
+    assert_custom_resource_apply_passes("1.27");
+}
+
+#[test]
+fn kubectl_1_28_apply_of_a_custom_resource_uses_the_namespace_operation() {
+    assert_custom_resource_apply_passes("1.28");
+}
+
+/// `kubectl explain` reads the definitions themselves: the description served in the encoded
+/// document comes back on stdout.
+fn assert_explain_reads_definitions(version: &str) {
+    let stub = Stub::start(
+        Some(encode_openapi_v2(&realistic_swagger()).expect("encode swagger")),
+        Routes::new(),
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(kubectl(version))
+        .args([
+            "explain",
+            "configmap.data",
+            "--server",
+            &stub.url,
+            "--request-timeout=20s",
+            "--cache-dir",
+        ])
+        .arg(dir.path().join("cache"))
+        .env("KUBECONFIG", dir.path().join("no-kubeconfig"))
+        .env("HOME", dir.path())
+        .output()
+        .expect("run kubectl");
+    let report = describe(&output, &stub);
+    assert!(
+        output.status.success(),
+        "kubectl {version} explain failed:\n{report}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("served by the fjord stub"),
+        "description not shown:\n{report}"
+    );
+    assert!(
+        stdout.contains("map[string]string"),
+        "type not shown:\n{report}"
+    );
+}
+
+#[test]
+fn kubectl_1_27_explain_reads_encoded_definitions() {
+    assert_explain_reads_definitions("1.27");
+}
+
+#[test]
+fn kubectl_1_28_explain_reads_encoded_definitions() {
+    assert_explain_reads_definitions("1.28");
 }
