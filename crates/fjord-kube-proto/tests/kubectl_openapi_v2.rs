@@ -569,3 +569,28 @@ fn kubectl_1_27_explain_reads_encoded_definitions() {
 fn kubectl_1_28_explain_reads_encoded_definitions() {
     assert_explain_reads_definitions("1.28");
 }
+
+/// kubectl 1.29–1.33 prefer `/openapi/v3` but fall back to the protobuf v2 document when v3 is
+/// 404, so the same document serves every supported kubectl.
+#[test]
+fn kubectl_1_29_to_1_33_apply_falls_back_to_protobuf_openapi_v2() {
+    for version in ["1.29", "1.30", "1.31", "1.32", "1.33"] {
+        assert_apply_passes(
+            version,
+            minimal_swagger(),
+            &[],
+            "application/strategic-merge-patch+json",
+        );
+        assert_apply_passes(
+            version,
+            minimal_swagger(),
+            &["--server-side"],
+            "application/apply-patch+yaml",
+        );
+    }
+}
+
+#[test]
+fn kubectl_1_33_apply_of_a_custom_resource_falls_back_to_openapi_v2() {
+    assert_custom_resource_apply_passes("1.33");
+}
