@@ -68,6 +68,12 @@ pub enum FieldError {
         /// The wire type in the body.
         found: WireType,
     },
+    /// The value nests deeper than any Kubernetes object does.
+    #[error("nested more than {limit} levels deep")]
+    TooDeep {
+        /// The nesting limit.
+        limit: usize,
+    },
     /// A referenced message type is missing from the vendored schema.
     #[error("message type {0} is not in the vendored schema")]
     UnknownMessage(String),
