@@ -296,6 +296,27 @@ mod tests {
     }
 
     #[test]
+    fn acronym_json_names_survive_prost_snake_case() {
+        let schema = Schema::get().unwrap();
+        let names = |message: &str| -> Vec<&str> {
+            schema
+                .message(message)
+                .unwrap()
+                .fields
+                .iter()
+                .map(|f| f.json_name)
+                .collect()
+        };
+        // VolumeSource has no OpenAPI definition of its own (it is inlined into Volume).
+        assert!(names("io.k8s.api.core.v1.VolumeSource").contains(&"downwardAPI"));
+        assert!(names("io.k8s.api.core.v1.PodSpec").contains(&"hostPID"));
+        assert!(names("io.k8s.api.rbac.v1.PolicyRule").contains(&"nonResourceURLs"));
+        let props =
+            names("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps");
+        assert!(props.contains(&"$ref") && props.contains(&"x-kubernetes-preserve-unknown-fields"));
+    }
+
+    #[test]
     fn override_naming_a_missing_field_is_reported_with_its_line() {
         let err = Schema::parse(
             "M io.k8s.api.core.v1.ConfigMap\nF 4 immutable opt bool\n",

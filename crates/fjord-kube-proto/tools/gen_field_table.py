@@ -72,6 +72,26 @@ def squash(name):
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
+RESOURCE_IMPL = re.compile(r'impl crate::Resource for (\w+) \{\s*const API_VERSION: &\'static str = "([^"]+)";'
+                           r'.*?const KIND: &\'static str = "([^"]+)";', re.S)
+
+
+def parse_resource_kinds(root):
+    """(apiVersion, kind, message) from k8s-pb's `impl crate::Resource` blocks; these also cover
+    kinds newer than the OpenAPI definitions."""
+    kinds = set()
+    for dirpath, _, files in os.walk(os.path.join(root, "src")):
+        if "mod.rs" not in files:
+            continue
+        path = os.path.join(dirpath, "mod.rs")
+        module = module_of(root, path)
+        if module == ["."] or module[0] not in PB_ROOT_PREFIX:
+            continue
+        for m in RESOURCE_IMPL.finditer(open(path).read()):
+            kinds.add((m.group(2), m.group(3), def_name(module) + "." + m.group(1)))
+    return kinds
+
+
 def parse_crate(root):
     messages = {}
     for dirpath, _, files in os.walk(os.path.join(root, "src")):
@@ -142,11 +162,51 @@ def rename_to_definitions(messages, defs):
     """prost renames acronyms (`HTTPGetAction` -> `HttpGetAction`, `JSONSchemaProps` -> `JsonSchemaProps`);
     use Kubernetes' own message names (those of the OpenAPI definitions) wherever they differ only in case."""
     by_lower = {d.lower(): d for d in defs}
-    rename = {name: by_lower.get(name.lower(), name) for name in messages}
+    # Versions absent from the definitions (older betas, newer APIs) borrow the spelling the same
+    # message name has in another version: `v1beta1.JsonSchemaProps` -> `v1beta1.JSONSchemaProps`.
+    short_by_lower = {d.rsplit(".", 1)[1].lower(): d.rsplit(".", 1)[1] for d in defs}
+
+    def canonical(name):
+        if name.lower() in by_lower:
+            return by_lower[name.lower()]
+        package, short = name.rsplit(".", 1)
+        return package + "." + short_by_lower.get(short.lower(), short)
+
+    rename = {name: canonical(name) for name in messages}
     renamed = {}
     for name, fields in messages.items():
         renamed[rename[name]] = [(tag, rust_name, label, rename.get(typ, typ)) for tag, rust_name, label, typ in fields]
     return renamed
+
+
+def json_names_by_squash(defs):
+    """The most common JSON spelling of each property name across all definitions, e.g.
+    `nonresourceurls` -> `nonResourceURLs`."""
+    counts = {}
+    for schema in defs.values():
+        for prop in schema.get("properties", {}):
+            spellings = counts.setdefault(squash(prop), {})
+            spellings[prop] = spellings.get(prop, 0) + 1
+    return {key: max(spellings, key=lambda p: (spellings[p], p)) for key, spellings in counts.items()}
+
+
+def inherit_inline_schemas(messages, defs):
+    """Embedded structs (`VolumeSource` in `Volume`, `ProbeHandler` in `Probe`) have no OpenAPI
+    definition of their own: their JSON names and required fields are the embedding message's."""
+    schemas = {name: defs[name] for name in messages if name in defs}
+    changed = True
+    while changed:
+        changed = False
+        for name, schema in list(schemas.items()):
+            props = schema.get("properties", {})
+            squashed = {squash(p) for p in props}
+            for _, rust_name, _, typ in messages[name]:
+                if typ in schemas or squash(rust_name) in squashed:
+                    continue
+                if is_inline(typ, props, messages):
+                    schemas[typ] = {"properties": props, "required": schema.get("required", [])}
+                    changed = True
+    return schemas
 
 
 def main():
@@ -159,7 +219,9 @@ def main():
            f"# Sources: crates.io {version} (prost attributes of Kubernetes' generated.proto messages),",
            f"# JSON names/required/GVKs from {os.path.basename(defs_path)} (Kubernetes OpenAPI definitions).",
            "# Format: see tools/gen_field_table.py."]
-    kinds = set()
+    renamed = {n.lower(): n for n in messages}
+    kinds = {(av, kind, renamed.get(name.lower(), name)) for av, kind, name in parse_resource_kinds(root)}
+    kinds = {k for k in kinds if k[2] in messages}
     for name, schema in defs.items():
         for gvk in schema.get("x-kubernetes-group-version-kind", []):
             if name in messages:
@@ -168,9 +230,11 @@ def main():
     for av, kind, name in sorted(kinds):
         out.append(f"K {av} {kind} {name}")
     unmatched = []
+    schemas = inherit_inline_schemas(messages, defs)
+    global_names = json_names_by_squash(defs)
     for name in sorted(messages):
         fields = messages[name]
-        schema = defs.get(name)
+        schema = schemas.get(name)
         props = (schema or {}).get("properties", {})
         required = set((schema or {}).get("required", []))
         by_squash = {squash(p): p for p in props}
@@ -182,9 +246,15 @@ def main():
                 out.append(f"F {tag} - {label} {typ} inline")
                 continue
             if json_name is None:
-                # Not in the OpenAPI (newer than the definitions, or an internal type): lowerCamelCase.
+                # Not in this message's definition (a version newer or older than the definitions,
+                # or an internal type): the JSON name the same field has elsewhere, else lowerCamelCase.
                 head, *rest = rust_name.split("_")
                 json_name = head + "".join(r[:1].upper() + r[1:] for r in rest)
+                elsewhere = global_names.get(squash(rust_name))
+                # Only where prost's snake_case mangled an acronym or punctuation (`nonResourceURLs`,
+                # `hostPID`, `$ref`), not where word boundaries genuinely differ (`subResource`).
+                if elsewhere and re.search(r"[A-Z]{2}|[^A-Za-z0-9]", elsewhere):
+                    json_name = elsewhere
                 if schema is not None:
                     unmatched.append(f"{name}.{rust_name}")
             flag = " required" if json_name in required else ""
