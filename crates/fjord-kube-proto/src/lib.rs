@@ -29,7 +29,8 @@ mod wire;
 pub use decode::{PROTOBUF_MAGIC, decode_object, is_protobuf, supported_kinds};
 pub use error::{DecodeError, EncodeError, FieldError};
 pub use openapi_v2::{
-    OPENAPI_V2_PROTOBUF_ACCEPT, OPENAPI_V2_PROTOBUF_CONTENT_TYPE, encode_openapi_v2,
+    OPENAPI_V2_PROTOBUF_ACCEPT, OPENAPI_V2_PROTOBUF_CONTENT_TYPE, ServedKind, encode_openapi_v2,
+    field_validation_swagger,
 };
 pub use schema::SchemaDataError;
 pub use wire::{WireError, WireType};

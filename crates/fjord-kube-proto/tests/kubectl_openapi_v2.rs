@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use fjord_kube_proto::{
-    OPENAPI_V2_PROTOBUF_ACCEPT, OPENAPI_V2_PROTOBUF_CONTENT_TYPE, encode_openapi_v2,
+    OPENAPI_V2_PROTOBUF_ACCEPT, OPENAPI_V2_PROTOBUF_CONTENT_TYPE, ServedKind, encode_openapi_v2,
+    field_validation_swagger,
 };
 use serde_json::{Value, json};
 
@@ -432,15 +433,8 @@ fn kubectl_1_27_apply_fails_without_openapi_v2() {
 /// For a kind with no PATCH operation in the document (a custom resource), kubectl 1.27/1.28 look
 /// for the Namespace PATCH operation's `fieldValidation` parameter and then list CRDs.
 fn assert_custom_resource_apply_passes(version: &str) {
-    let swagger = json!({
-        "swagger": "2.0",
-        "info": {"title": "Kubernetes", "version": "v1.27.0"},
-        "paths": {"/api/v1/namespaces/{name}": {"patch": {
-            "parameters": [{"name": "fieldValidation", "in": "query", "type": "string", "uniqueItems": true}],
-            "responses": {"200": {"description": "OK"}},
-            "x-kubernetes-action": "patch",
-            "x-kubernetes-group-version-kind": {"group": "", "kind": "Namespace", "version": "v1"}}}}
-    });
+    // Only the Namespace operation: what `field_validation_swagger` always includes.
+    let swagger = field_validation_swagger(&[]);
     let crd = json!({"kind": "CustomResourceDefinition", "apiVersion": "apiextensions.k8s.io/v1",
         "metadata": {"name": "widgets.example.com", "resourceVersion": "1"},
         "spec": {"group": "example.com", "scope": "Namespaced",
@@ -593,4 +587,25 @@ fn kubectl_1_29_to_1_33_apply_falls_back_to_protobuf_openapi_v2() {
 #[test]
 fn kubectl_1_33_apply_of_a_custom_resource_falls_back_to_openapi_v2() {
     assert_custom_resource_apply_passes("1.33");
+}
+
+/// The library's own minimal document (`field_validation_swagger`) passes on the oldest and the
+/// newest supported kubectl for a built-in kind (the custom-resource tests use it too).
+#[test]
+fn field_validation_swagger_serves_kubectl_1_27_and_1_33() {
+    let doc = field_validation_swagger(&[ServedKind {
+        group: "",
+        version: "v1",
+        kind: "ConfigMap",
+        plural: "configmaps",
+        namespaced: true,
+    }]);
+    for version in ["1.27", "1.33"] {
+        assert_apply_passes(
+            version,
+            doc.clone(),
+            &[],
+            "application/strategic-merge-patch+json",
+        );
+    }
 }

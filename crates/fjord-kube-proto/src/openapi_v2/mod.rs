@@ -8,6 +8,9 @@
 //! (`Named*` entries), and the `oneof` wrappers chosen by `$ref`, `in`, `type` or the value's type.
 
 mod gnostic_schema;
+mod minimal;
+
+pub use minimal::{ServedKind, field_validation_swagger};
 
 use serde_json::{Map, Value};
 
