@@ -7,12 +7,20 @@ use serde_json::Value;
 
 async fn client(tc: &TestCluster) -> Client {
     let kc = kube::config::Kubeconfig::from_yaml(&tc.server().kubeconfig).unwrap();
-    let config = Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+    let config = Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
     Client::try_from(config).unwrap()
 }
 
 /// Sends a raw request; returns the status code and the body as JSON.
-async fn send(client: &Client, method: &str, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+async fn send(
+    client: &Client,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, Value) {
     let req = http::Request::builder()
         .method(method)
         .uri(path)
@@ -21,7 +29,10 @@ async fn send(client: &Client, method: &str, path: &str, content_type: &str, bod
         .unwrap();
     let resp = client.send(req.map(Into::into)).await.unwrap();
     let code = resp.status().as_u16();
-    let bytes = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
     (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
@@ -39,33 +50,67 @@ async fn bad_input_is_refused_clearly_and_the_server_keeps_serving() {
     let c = client(&tc).await;
     let cms = "/api/v1/namespaces/default/configmaps";
 
-    let (code, body) = send(&c, "POST", cms, "application/json", b"{\"apiVersion\": \"v1\", ".to_vec()).await;
+    let (code, body) = send(
+        &c,
+        "POST",
+        cms,
+        "application/json",
+        b"{\"apiVersion\": \"v1\", ".to_vec(),
+    )
+    .await;
     assert_eq!(code, 400);
     assert!(status(&body).1.contains("malformed"), "{body}");
 
-    let (code, body) = send(&c, "POST", cms, "application/yaml", b"kind: [unclosed".to_vec()).await;
+    let (code, body) = send(
+        &c,
+        "POST",
+        cms,
+        "application/yaml",
+        b"kind: [unclosed".to_vec(),
+    )
+    .await;
     assert_eq!(code, 400, "{body}");
     assert!(status(&body).1.contains("YAML"), "{body}");
 
-    let (code, body) = send(&c, "POST", "/apis/nope.example.com/v1/namespaces/default/things", "application/json", b"{}".to_vec()).await;
+    let (code, body) = send(
+        &c,
+        "POST",
+        "/apis/nope.example.com/v1/namespaces/default/things",
+        "application/json",
+        b"{}".to_vec(),
+    )
+    .await;
     assert_eq!(code, 404, "{body}");
     assert_eq!(status(&body).0, "NotFound");
 
-    let wrong_kind = br#"{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}}"#.to_vec();
+    let wrong_kind =
+        br#"{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}}"#.to_vec();
     let (code, body) = send(&c, "POST", cms, "application/json", wrong_kind).await;
     assert_eq!(code, 400, "{body}");
-    assert!(status(&body).1.contains("does not match the expected API version"), "{body}");
+    assert!(
+        status(&body)
+            .1
+            .contains("does not match the expected API version"),
+        "{body}"
+    );
 
-    let wrong_version = br#"{"apiVersion": "apps/v1", "kind": "ConfigMap", "metadata": {"name": "x"}}"#.to_vec();
+    let wrong_version =
+        br#"{"apiVersion": "apps/v1", "kind": "ConfigMap", "metadata": {"name": "x"}}"#.to_vec();
     let (code, body) = send(&c, "POST", cms, "application/json", wrong_version).await;
     assert_eq!(code, 400, "{body}");
     assert!(status(&body).1.contains("apps/v1"), "{body}");
 
-    let bad_name = br#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Bad_Name"}}"#.to_vec();
+    let bad_name =
+        br#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Bad_Name"}}"#.to_vec();
     let (code, body) = send(&c, "POST", cms, "application/json", bad_name).await;
     assert_eq!(code, 422, "{body}");
     assert_eq!(status(&body).0, "Invalid");
-    assert!(status(&body).1.contains("metadata.name: Invalid value: \"Bad_Name\""), "{body}");
+    assert!(
+        status(&body)
+            .1
+            .contains("metadata.name: Invalid value: \"Bad_Name\""),
+        "{body}"
+    );
     assert_eq!(body["details"]["causes"][0]["field"], "metadata.name");
 
     let mut huge = br#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"x": ""#.to_vec();
@@ -74,8 +119,16 @@ async fn bad_input_is_refused_clearly_and_the_server_keeps_serving() {
     let (code, body) = send(&c, "POST", cms, "application/json", huge).await;
     assert_eq!(code, 413, "{body}");
 
-    let orphan = br#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}"#.to_vec();
-    let (code, body) = send(&c, "POST", "/api/v1/namespaces/missing/configmaps", "application/json", orphan).await;
+    let orphan =
+        br#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}"#.to_vec();
+    let (code, body) = send(
+        &c,
+        "POST",
+        "/api/v1/namespaces/missing/configmaps",
+        "application/json",
+        orphan,
+    )
+    .await;
     assert_eq!(code, 404, "{body}");
     assert_eq!(status(&body).1, "namespaces \"missing\" not found");
 
@@ -99,16 +152,35 @@ async fn requests_without_the_token_get_401_but_health_answers() {
             info.token = None;
         }
     }
-    let config = Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+    let config = Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
     let anonymous = Client::try_from(config).unwrap();
-    let (code, body) = send(&anonymous, "GET", "/api/v1/namespaces", "application/json", Vec::new()).await;
+    let (code, body) = send(
+        &anonymous,
+        "GET",
+        "/api/v1/namespaces",
+        "application/json",
+        Vec::new(),
+    )
+    .await;
     assert_eq!(code, 401, "{body}");
     assert_eq!(status(&body).0, "Unauthorized");
-    let (code, body) = send(&anonymous, "GET", "/version", "application/json", Vec::new()).await;
+    let (code, body) = send(
+        &anonymous,
+        "GET",
+        "/version",
+        "application/json",
+        Vec::new(),
+    )
+    .await;
     assert_eq!(code, 200);
     assert_eq!(body["major"], "1");
     for path in ["/healthz", "/livez"] {
-        let req = http::Request::builder().uri(path).body(Vec::<u8>::new()).unwrap();
+        let req = http::Request::builder()
+            .uri(path)
+            .body(Vec::<u8>::new())
+            .unwrap();
         let resp = anonymous.send(req.map(Into::into)).await.unwrap();
         assert_eq!(resp.status().as_u16(), 200, "{path}");
     }

@@ -8,14 +8,19 @@ use std::time::{Duration, Instant};
 use fjord_e2e::{ClusterOptions, TestCluster};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
+    PatchParams, PostParams,
+};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, Config};
 use serde_json::json;
 
 async fn client(tc: &TestCluster) -> Client {
     let kc = kube::config::Kubeconfig::from_yaml(&tc.server().kubeconfig).unwrap();
-    let config = Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+    let config = Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
     Client::try_from(config).unwrap()
 }
 
@@ -38,23 +43,43 @@ async fn dynamic_object_crud() {
     let mut fetched = api.get("dyn").await.unwrap();
     assert_eq!(fetched.data["data"]["a"], "1");
     fetched.data["data"]["a"] = json!("2");
-    let replaced = api.replace("dyn", &PostParams::default(), &fetched).await.unwrap();
-    assert_ne!(replaced.metadata.resource_version.as_deref(), Some(rv1.as_str()));
+    let replaced = api
+        .replace("dyn", &PostParams::default(), &fetched)
+        .await
+        .unwrap();
+    assert_ne!(
+        replaced.metadata.resource_version.as_deref(),
+        Some(rv1.as_str())
+    );
 
     // A replace with the stale resourceVersion conflicts.
     let mut stale = fetched.clone();
     stale.metadata.resource_version = Some(rv1);
-    let err = api.replace("dyn", &PostParams::default(), &stale).await.unwrap_err();
-    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 409), "{err:?}");
+    let err = api
+        .replace("dyn", &PostParams::default(), &stale)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 409),
+        "{err:?}"
+    );
 
     let patched = api
-        .patch("dyn", &PatchParams::default(), &Patch::Merge(json!({"data": {"b": "3"}})))
+        .patch(
+            "dyn",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"b": "3"}})),
+        )
         .await
         .unwrap();
     assert_eq!(patched.data["data"], json!({"a": "2", "b": "3"}));
 
     let list = api.list(&ListParams::default()).await.unwrap();
-    assert!(list.items.iter().any(|o| o.metadata.name.as_deref() == Some("dyn")));
+    assert!(
+        list.items
+            .iter()
+            .any(|o| o.metadata.name.as_deref() == Some("dyn"))
+    );
     assert!(list.metadata.resource_version.is_some());
 
     let typed: Api<ConfigMap> = Api::namespaced(client, "default");
@@ -79,7 +104,10 @@ async fn wait_for(store: &reflector::Store<ConfigMap>, want: &[&str]) {
         if have == want {
             return;
         }
-        assert!(Instant::now() < deadline, "reflector holds {have:?}, want {want:?}");
+        assert!(
+            Instant::now() < deadline,
+            "reflector holds {have:?}, want {want:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -97,8 +125,12 @@ async fn reflector_survives(compact: bool) {
     .unwrap();
     let c = client(&tc).await;
     let api: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
-    api.create(&PostParams::default(), &cm("a", "1")).await.unwrap();
-    api.create(&PostParams::default(), &cm("b", "1")).await.unwrap();
+    api.create(&PostParams::default(), &cm("a", "1"))
+        .await
+        .unwrap();
+    api.create(&PostParams::default(), &cm("b", "1"))
+        .await
+        .unwrap();
 
     let (reader, writer) = reflector::store();
     let stream = reflector(writer, watcher(api.clone(), watcher::Config::default()))
@@ -115,14 +147,23 @@ async fn reflector_survives(compact: bool) {
     // Writes made while the watcher is still reconnecting must reach it all the same.
     let c2 = client(&tc).await;
     let api2: Api<ConfigMap> = Api::namespaced(c2, "default");
-    api2.create(&PostParams::default(), &cm("c", "1")).await.unwrap();
-    api2.delete("a", &DeleteParams::default()).await.unwrap();
-    api2.patch("b", &PatchParams::default(), &Patch::Merge(json!({"data": {"v": "2"}})))
+    api2.create(&PostParams::default(), &cm("c", "1"))
         .await
         .unwrap();
+    api2.delete("a", &DeleteParams::default()).await.unwrap();
+    api2.patch(
+        "b",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"v": "2"}})),
+    )
+    .await
+    .unwrap();
     if compact {
         let point = tc.server().compact_now().await.unwrap();
-        assert!(point > seen_rev, "the compaction must cover what the watcher last saw");
+        assert!(
+            point > seen_rev,
+            "the compaction must cover what the watcher last saw"
+        );
     }
     wait_for(&reader, &["b", "c"]).await;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -131,14 +172,23 @@ async fn reflector_survives(compact: bool) {
             .state()
             .into_iter()
             .find(|o| o.metadata.name.as_deref() == Some("b"));
-        if b.and_then(|b| b.data.clone()).and_then(|d| d.get("v").cloned()).as_deref() == Some("2") {
+        if b.and_then(|b| b.data.clone())
+            .and_then(|d| d.get("v").cloned())
+            .as_deref()
+            == Some("2")
+        {
             break;
         }
-        assert!(Instant::now() < deadline, "the change to b never reached the reflector");
+        assert!(
+            Instant::now() < deadline,
+            "the change to b never reached the reflector"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // And it keeps following after the restart.
-    api2.create(&PostParams::default(), &cm("d", "1")).await.unwrap();
+    api2.create(&PostParams::default(), &cm("d", "1"))
+        .await
+        .unwrap();
     wait_for(&reader, &["b", "c", "d"]).await;
     driver.abort();
 }

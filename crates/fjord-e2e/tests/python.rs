@@ -8,7 +8,8 @@ use fjord_e2e::TestCluster;
 #[ignore = "e2e: boots the embedded control plane and runs the Python client"]
 async fn python_client_lists_and_watches() {
     let tc = TestCluster::start().await.unwrap();
-    tc.kubectl_ok("1.31", &["create", "namespace", "py"]).unwrap();
+    tc.kubectl_ok("1.31", &["create", "namespace", "py"])
+        .unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/list_watch.py");
     let kubeconfig = tc.kubeconfig.clone();
     let out = tokio::task::spawn_blocking(move || {

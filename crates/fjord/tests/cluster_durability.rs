@@ -14,7 +14,14 @@ use kube::{Client, Config};
 fn serve(data: &Path, kubeconfig: &Path, listen: &str) -> Child {
     let _ = std::fs::remove_file(kubeconfig);
     let child = Command::new(env!("CARGO_BIN_EXE_fjord"))
-        .args(["cluster", "serve", "--listen", listen, "--compaction-interval-secs", "0"])
+        .args([
+            "cluster",
+            "serve",
+            "--listen",
+            listen,
+            "--compaction-interval-secs",
+            "0",
+        ])
         .arg("--data-dir")
         .arg(data)
         .arg("--kubeconfig")
@@ -34,7 +41,9 @@ fn serve(data: &Path, kubeconfig: &Path, listen: &str) -> Child {
 async fn client(kubeconfig: &Path) -> Client {
     let text = std::fs::read_to_string(kubeconfig).unwrap();
     let kc = kube::config::Kubeconfig::from_yaml(&text).unwrap();
-    let config = Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+    let config = Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
     Client::try_from(config).unwrap()
 }
 
@@ -86,22 +95,42 @@ async fn acknowledged_writes_survive_kill_9() {
         let _ = w.await;
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 50, "only {} writes were acknowledged", acked.len());
+    assert!(
+        acked.len() > 50,
+        "only {} writes were acknowledged",
+        acked.len()
+    );
 
     let mut server = serve(&data, &kubeconfig, &format!("127.0.0.1:{port}"));
     let api: Api<ConfigMap> = Api::namespaced(client(&kubeconfig).await, "default");
     let live = api.list(&ListParams::default()).await.unwrap();
-    let names: std::collections::HashSet<String> =
-        live.items.iter().filter_map(|c| c.metadata.name.clone()).collect();
-    let missing: Vec<&String> = acked.iter().map(|(n, _)| n).filter(|n| !names.contains(*n)).collect();
-    assert!(missing.is_empty(), "{} acknowledged writes were lost: {:?}", missing.len(), &missing[..missing.len().min(5)]);
+    let names: std::collections::HashSet<String> = live
+        .items
+        .iter()
+        .filter_map(|c| c.metadata.name.clone())
+        .collect();
+    let missing: Vec<&String> = acked
+        .iter()
+        .map(|(n, _)| n)
+        .filter(|n| !names.contains(*n))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged writes were lost: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
     let max_acked = acked.iter().map(|(_, rv)| *rv).max().unwrap();
     let list_rv: u64 = live.metadata.resource_version.unwrap().parse().unwrap();
     assert!(list_rv >= max_acked);
-    let after: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {"name": "after-restart"}})).unwrap();
+    let after: ConfigMap =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "after-restart"}})).unwrap();
     let created = api.create(&PostParams::default(), &after).await.unwrap();
     let rv: u64 = created.metadata.resource_version.unwrap().parse().unwrap();
-    assert!(rv > max_acked, "new revision {rv} is not above the old maximum {max_acked}");
+    assert!(
+        rv > max_acked,
+        "new revision {rv} is not above the old maximum {max_acked}"
+    );
     let _ = server.kill();
     let _ = server.wait();
 }

@@ -113,7 +113,23 @@ async fn serve(state: &HttpState, req: Request) -> ApiResult<Response> {
                 &openapi::document(&types, &group, &version),
             ))
         }
-        Target::OpenApiV2 => Err(ApiError::path_not_found(req.uri().path())),
+        Target::OpenApiV2 => {
+            let protobuf = req
+                .headers()
+                .get(axum::http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("protobuf"));
+            let (content_type, body) = openapi::v2(&types, protobuf).map_err(|e| {
+                tracing::error!(error = %e, "encoding OpenAPI v2 failed");
+                ApiError::internal("encoding the OpenAPI v2 document failed")
+            })?;
+            Ok((
+                StatusCode::OK,
+                [(axum::http::header::CONTENT_TYPE, content_type)],
+                body,
+            )
+                .into_response())
+        }
         Target::Resource(r) => resource(state, r, req).await,
     }
 }

@@ -109,6 +109,32 @@ pub fn document(types: &Types, group: &str, version: &str) -> Value {
     })
 }
 
+/// `GET /openapi/v2`: kubectl 1.27–1.28 fetch only this, and only as gnostic protobuf; it carries
+/// the same per-kind PATCH operations as the v3 documents. Returns (content type, body).
+pub fn v2(types: &Types, protobuf: bool) -> Result<(&'static str, Vec<u8>), String> {
+    let kinds: Vec<fjord_kube_proto::ServedKind<'_>> = types
+        .all()
+        .map(|t| fjord_kube_proto::ServedKind {
+            group: &t.group,
+            version: &t.version,
+            kind: &t.kind,
+            plural: &t.plural,
+            namespaced: t.namespaced,
+        })
+        .collect();
+    let swagger = fjord_kube_proto::field_validation_swagger(&kinds);
+    if protobuf {
+        let bytes = fjord_kube_proto::encode_openapi_v2(&swagger).map_err(|e| e.to_string())?;
+        // kubectl refuses the Accept value echoed back as a Content-Type.
+        Ok((fjord_kube_proto::OPENAPI_V2_PROTOBUF_CONTENT_TYPE, bytes))
+    } else {
+        Ok((
+            "application/json",
+            serde_json::to_vec(&swagger).map_err(|e| e.to_string())?,
+        ))
+    }
+}
+
 fn paths_of(rt: &ResourceType) -> (String, String) {
     let base = format!("/{}", gv_path(&rt.group, &rt.version));
     let collection = if rt.namespaced {

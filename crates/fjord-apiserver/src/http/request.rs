@@ -139,9 +139,14 @@ pub fn decode_object(bytes: &[u8], ty: BodyType) -> ApiResult<Value> {
         BodyType::Json | BodyType::MergePatch | BodyType::StrategicMergePatch => decode_json(bytes),
         BodyType::JsonPatch => decode_json(bytes),
         BodyType::Yaml | BodyType::ApplyPatch => decode_yaml(bytes),
-        BodyType::Protobuf => Err(ApiError::unsupported_media_type(
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
-        )),
+        BodyType::Protobuf => fjord_kube_proto::decode_object(bytes).map_err(|e| match e {
+            fjord_kube_proto::DecodeError::UnknownKind { .. } => ApiError::unsupported_media_type(
+                format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml ({e})"),
+            ),
+            other => ApiError::bad_request(format!(
+                "the object provided is unrecognized or malformed: {other}"
+            )),
+        }),
     }
 }
 

@@ -28,7 +28,7 @@ impl Api {
     ) -> ApiResult<Response> {
         let rt = &req.rt;
         let dry_run = q.dry_run()?;
-        check_type(rt, &obj)?;
+        check_type(rt, &mut obj)?;
         let ns = self.bind_namespace(req, &mut obj)?;
         let meta = object::meta_mut(&mut obj);
         if meta
@@ -103,7 +103,7 @@ impl Api {
         let rt = &req.rt;
         let name = req.name.clone().unwrap_or_default();
         let dry_run = q.dry_run()?;
-        check_type(rt, &obj)?;
+        check_type(rt, &mut obj)?;
         self.bind_namespace(req, &mut obj)?;
         let body_name = object::name(&obj).to_string();
         if body_name.is_empty() {
@@ -179,7 +179,7 @@ impl Api {
                     ));
                 }
             }
-            check_type(rt, &patched)?;
+            check_type(rt, &mut patched)?;
             if object::name(&patched) != name {
                 return Err(ApiError::bad_request(format!(
                     "the name of the object ({}) does not match the name on the URL ({name})",
@@ -519,29 +519,24 @@ fn is_crd(rt: &ResourceType) -> bool {
     rt.group == "apiextensions.k8s.io" && rt.plural == "customresourcedefinitions"
 }
 
-/// Refuses an object whose apiVersion or kind is not the endpoint's.
-fn check_type(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
-    let Some(map) = obj.as_object() else {
+/// Fills a missing apiVersion or kind from the endpoint (as the real decoder defaults them) and
+/// refuses an object whose apiVersion or kind is not the endpoint's.
+fn check_type(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
+    let Some(map) = obj.as_object_mut() else {
         return Err(ApiError::bad_request(
             "the object provided is unrecognized or malformed: expected a JSON object",
         ));
     };
+    let missing = |v: Option<&Value>| v.and_then(Value::as_str).is_none_or(str::is_empty);
+    if missing(map.get("kind")) {
+        map.insert("kind".into(), Value::String(rt.kind.clone()));
+    }
+    if missing(map.get("apiVersion")) {
+        map.insert("apiVersion".into(), Value::String(rt.api_version()));
+    }
     let kind = map.get("kind").and_then(Value::as_str).unwrap_or("");
     let api_version = map.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    if kind.is_empty() {
-        return Err(ApiError::bad_request(
-            "Object 'Kind' is missing in the request body",
-        ));
-    }
-    if api_version.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "Object 'apiVersion' is missing in the request body of kind {kind}"
-        )));
-    }
-    let (group, _) = match api_version.split_once('/') {
-        Some((g, v)) => (g, v),
-        None => ("", api_version),
-    };
+    let group = api_version.split_once('/').map(|(g, _)| g).unwrap_or("");
     if kind != rt.kind || group != rt.group {
         return Err(ApiError::bad_request(format!(
             "the API version in the data ({api_version}) does not match the expected API version ({})",
