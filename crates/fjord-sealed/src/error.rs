@@ -211,7 +211,19 @@ pub(crate) fn redact(message: &str) -> String {
     if open.is_some() {
         out.push('…');
     }
-    out
+    // The base64 decoder names the offending byte by number ("Invalid symbol 33"): drop it.
+    let mut words: Vec<&str> = out.split(' ').collect();
+    for i in 1..words.len() {
+        if words[i - 1].eq_ignore_ascii_case("symbol")
+            && words[i]
+                .trim_end_matches([',', '.'])
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        {
+            words[i] = "…,";
+        }
+    }
+    words.join(" ")
 }
 
 #[cfg(test)]
@@ -225,6 +237,10 @@ mod tests {
         assert!(!m.contains("base64 data"), "{m}");
         assert_eq!(m, "invalid value: string \"…\", expected `…`");
         assert_eq!(redact("unterminated \"secret"), "unterminated \"…");
+        assert_eq!(
+            redact("Invalid symbol 33, offset 7."),
+            "Invalid symbol …, offset 7."
+        );
     }
 
     #[test]

@@ -29,7 +29,7 @@ mod unseal;
 #[cfg(test)]
 mod test_keys;
 
-pub use documents::{Format, object_ref, parse_documents, render};
+pub use documents::{Format, from_document, object_ref, parse_documents, render};
 pub use error::{Error, ItemProblem, ItemProblemKind, Result, UnsealFailure};
 pub use hybrid::{
     HybridDecryptError, HybridEncryptError, SESSION_KEY_LEN, decode_base64_like_go, encode_base64,
