@@ -20,6 +20,7 @@ mod documents;
 mod error;
 mod hybrid;
 mod keys;
+mod reconcile;
 mod scope;
 mod seal;
 mod sealed_secret;
@@ -40,6 +41,7 @@ pub use keys::{
     KeyOptions, KeyPair, KeyRing, LEGACY_KEY_SECRET_NAME, PrivateKey, SealingCert, is_key_secret,
     key_pair_from_secret, key_pair_to_secret, private_keys_from_backup,
 };
+pub use reconcile::{NotManaged, SecretPlan, is_controlled_by, plan_secret, synced_status};
 pub use scope::{
     ANNOTATION_CLUSTER_WIDE, ANNOTATION_MANAGED, ANNOTATION_NAMESPACE_WIDE, ANNOTATION_PATCH,
     ANNOTATION_PREFIX, ANNOTATION_SKIP_SET_OWNER_REFERENCES, Scope, UnknownScope,
