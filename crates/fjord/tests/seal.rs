@@ -274,8 +274,8 @@ fn raw_mode_prints_only_the_ciphertext() {
 
     let err = failed(&fjord(&["--cert", &fx.cert(), "--raw", "-n", "ns"], b"v"));
     assert!(err.contains("--name"), "{err}");
-    let err = failed(&fjord(&["--cert", &fx.cert(), "--from-file", "x"], b"v"));
-    assert!(err.contains("--raw"), "{err}");
+    let err = failed(&fjord(&["--validate", "--from-file", "x"], b"v"));
+    assert!(err.contains("not with --validate"), "{err}");
 }
 
 #[test]
@@ -557,4 +557,68 @@ fn validate_and_re_encrypt_use_the_controller_endpoints() {
     let rotated = std::fs::read_to_string(&input).unwrap();
     assert_ne!(rotated, sealed);
     assert_eq!(unsealed_data(&rotated)["password"], b"hunter2");
+}
+
+#[test]
+fn from_file_without_raw_builds_the_secret_from_files() {
+    let fx = Fixture::new();
+    std::fs::write(fx.path("tls.crt"), "certificate").unwrap();
+    std::fs::write(fx.path("pw.bin"), [1u8, 2, 3]).unwrap();
+    let crt = fx.path("tls.crt").display().to_string();
+    let pw = format!("password={}", fx.path("pw.bin").display());
+    let out = ok(&fjord(
+        &[
+            "--cert",
+            &fx.cert(),
+            "--name",
+            "files",
+            "-n",
+            "team",
+            "--from-file",
+            &crt,
+            "--from-file",
+            &pw,
+        ],
+        b"ignored stdin",
+    ));
+    let sealed = SealedSecret::parse_all(&out, "out").unwrap().remove(0);
+    assert_eq!(sealed.metadata.name.as_deref(), Some("files"));
+    let data = unsealed_data(&out);
+    assert_eq!(data["tls.crt"], b"certificate");
+    assert_eq!(data["password"], [1u8, 2, 3]);
+    let err = failed(&fjord(&["--cert", &fx.cert(), "--from-file", &crt], b""));
+    assert!(err.contains("--name"), "{err}");
+}
+
+#[test]
+fn several_secrets_in_one_input_give_several_sealed_secrets() {
+    let fx = Fixture::new();
+    let two = format!(
+        "{SECRET_YAML}---\n{}",
+        SECRET_YAML.replace("name: db", "name: cache")
+    );
+    let out = ok(&fjord(
+        &["--cert", &fx.cert(), "-o", "yaml"],
+        two.as_bytes(),
+    ));
+    let all = SealedSecret::parse_all(&out, "out").unwrap();
+    let names: Vec<_> = all
+        .iter()
+        .map(|s| s.metadata.name.clone().unwrap())
+        .collect();
+    assert_eq!(names, ["db", "cache"]);
+    for s in &all {
+        let secret = fjord_sealed::unseal(s, &ring()).unwrap();
+        assert_eq!(secret.data.unwrap()["password"].0, b"hunter2");
+    }
+    let json_two = format!(
+        "{}\n{}",
+        r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"a","namespace":"n"},"stringData":{"k":"1"}}"#,
+        r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"b","namespace":"n"},"stringData":{"k":"2"}}"#
+    );
+    let out = ok(&fjord(
+        &["--cert", &fx.cert(), "-o", "yaml"],
+        json_two.as_bytes(),
+    ));
+    assert_eq!(SealedSecret::parse_all(&out, "out").unwrap().len(), 2);
 }

@@ -8,11 +8,14 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, ValueEnum};
+use controller::{Controller, http_get};
 use fjord_sealed::k8s_openapi::api::core::v1::Secret;
+mod controller;
+
 use fjord_sealed::{Format, KeyRing, Scope, SealedSecret, SealingCert, UnsealOptions};
 
 /// Arguments of `fjord seal` (kubeseal's flags).
@@ -64,7 +67,9 @@ pub struct SealArgs {
     /// Seal one value (stdin or --from-file) and print only its base64 ciphertext.
     #[arg(long)]
     raw: bool,
-    /// With --raw: the value's file, as [key=]path (exactly one).
+    /// With --raw: the value's file (exactly one). Without --raw (a Fjord addition, like
+    /// `kubectl create secret generic --from-file`): build the Secret from these files, named by
+    /// --name in --namespace; the key defaults to the file name. Repeatable.
     #[arg(long, value_name = "[KEY=]PATH")]
     from_file: Vec<String>,
     /// Seal the input into this existing SealedSecret file, in place.
@@ -103,7 +108,29 @@ enum Mode {
     RecoveryUnseal(Vec<PathBuf>),
     Raw(Option<PathBuf>),
     MergeInto(PathBuf),
+    /// Seal a Secret built from files (key, path).
+    FromFiles(Vec<(String, PathBuf)>),
     Seal,
+}
+
+/// kubectl's `[key=]path`; the key defaults to the file name.
+fn file_source(spec: &str) -> Result<(String, PathBuf)> {
+    let (key, path) = match spec.split_once('=') {
+        Some((key, path)) => (key.to_string(), PathBuf::from(path)),
+        None => {
+            let path = PathBuf::from(spec);
+            let key = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| anyhow!("--from-file {spec}: give it as key=path"))?
+                .to_string();
+            (key, path)
+        }
+    };
+    if key.is_empty() {
+        bail!("--from-file {spec}: the key is empty");
+    }
+    Ok((key, path))
 }
 
 impl SealArgs {
@@ -120,8 +147,10 @@ impl SealArgs {
         if on.len() > 1 {
             bail!("{} cannot be used together: pick one", on.join(" and "));
         }
-        if !self.from_file.is_empty() && !self.raw {
-            bail!("--from-file is only used with --raw");
+        if let Some(other) = on.first().filter(|m| **m != "--raw")
+            && !self.from_file.is_empty()
+        {
+            bail!("--from-file is used with --raw or to seal a new Secret, not with {other}");
         }
         if !self.recovery_private_key.is_empty() && !self.recovery_unseal {
             bail!("--recovery-private-key is only used with --recovery-unseal");
@@ -150,6 +179,12 @@ impl SealArgs {
                 Mode::Raw(path)
             }
             Some("--merge-into") => Mode::MergeInto(self.merge_into.clone().unwrap_or_default()),
+            _ if !self.from_file.is_empty() => Mode::FromFiles(
+                self.from_file
+                    .iter()
+                    .map(|spec| file_source(spec))
+                    .collect::<Result<_>>()?,
+            ),
             _ => Mode::Seal,
         })
     }
@@ -212,8 +247,37 @@ pub fn run(args: SealArgs) -> Result<()> {
             write_output(&args, sealed.as_bytes())
         }
         Mode::MergeInto(target) => merge_into(&args, &target),
+        Mode::FromFiles(sources) => seal_files(&args, &sources),
         Mode::Seal => seal(&args),
     }
+}
+
+fn seal_files(args: &SealArgs, sources: &[(String, PathBuf)]) -> Result<()> {
+    let Some(name) = args.name.clone() else {
+        bail!("sealing --from-file needs --name (and --namespace unless cluster-wide)");
+    };
+    let mut data = std::collections::BTreeMap::new();
+    for (key, path) in sources {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("reading --from-file {}", path.display()))?;
+        if data
+            .insert(key.clone(), fjord_sealed::k8s_openapi::ByteString(bytes))
+            .is_some()
+        {
+            bail!("--from-file: the key {key:?} is given twice");
+        }
+    }
+    let mut secret = Secret::default();
+    secret.metadata.name = Some(name);
+    secret.metadata.namespace = args.namespace.clone();
+    secret.type_ = Some("Opaque".into());
+    secret.data = Some(data);
+    let cert = sealing_cert(args)?;
+    let sealed = fjord_sealed::seal_secret(&secret, &cert, args.forced_scope())?;
+    write_output(
+        args,
+        fjord_sealed::render(&sealed, args.output_format())?.as_bytes(),
+    )
 }
 
 fn seal(args: &SealArgs) -> Result<()> {
@@ -401,84 +465,6 @@ fn certificate_pem(args: &SealArgs) -> Result<(Vec<u8>, String)> {
             Ok((pem, controller.describe("/v1/cert.pem")))
         }
     }
-}
-
-/// Where the controller's HTTP endpoints are.
-enum Controller {
-    Url(String),
-    ServiceProxy { namespace: String, name: String },
-}
-
-impl Controller {
-    fn describe(&self, path: &str) -> String {
-        match self {
-            Controller::Url(base) => format!("{base}{path}"),
-            Controller::ServiceProxy { namespace, name } => {
-                format!("/api/v1/namespaces/{namespace}/services/http:{name}:/proxy{path}")
-            }
-        }
-    }
-
-    fn base(&self, path: &str) -> Result<&str> {
-        match self {
-            Controller::Url(base) => Ok(base),
-            Controller::ServiceProxy { .. } => Err(anyhow!(
-                "reaching the controller through the Kubernetes API service proxy ({}) is not \
-                 yet supported by fjord seal: pass --cert FILE|URL to seal offline, or \
-                 --controller-url URL (e.g. after `kubectl port-forward -n kube-system \
-                 svc/sealed-secrets-controller 8080`)",
-                self.describe(path)
-            )),
-        }
-    }
-
-    fn get(&self, path: &str) -> Result<Vec<u8>> {
-        let url = format!("{}{path}", self.base(path)?);
-        let (status, body) = http_get(&url)?;
-        if status != 200 {
-            bail!("{url}: HTTP {status}");
-        }
-        Ok(body)
-    }
-
-    fn post(&self, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>)> {
-        let url = format!("{}{path}", self.base(path)?);
-        let mut response = agent()
-            .post(&url)
-            .header("Content-Type", "application/json")
-            .send(body)
-            .with_context(|| format!("POST {url}"))?;
-        let status = response.status().as_u16();
-        let answer = response
-            .body_mut()
-            .read_to_vec()
-            .with_context(|| format!("reading the answer of {url}"))?;
-        Ok((status, answer))
-    }
-}
-
-fn agent() -> ureq::Agent {
-    // rustls needs a process-wide crypto provider; aws-lc-rs is the project's one. An error
-    // only means one is installed already.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(30)))
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-fn http_get(url: &str) -> Result<(u16, Vec<u8>)> {
-    let mut response = agent()
-        .get(url)
-        .call()
-        .with_context(|| format!("GET {url}"))?;
-    let status = response.status().as_u16();
-    let body = response
-        .body_mut()
-        .read_to_vec()
-        .with_context(|| format!("reading the answer of {url}"))?;
-    Ok((status, body))
 }
 
 fn read_stdin() -> Result<Vec<u8>> {
