@@ -150,6 +150,19 @@ impl SealedSecret {
         object_ref(&self.metadata)
     }
 
+    /// Parse exactly one SealedSecret (a request body: `/v1/verify`, `/v1/rotate`); zero or
+    /// several documents are an error.
+    pub fn parse_one(text: &str, origin: &str) -> Result<SealedSecret> {
+        let mut all = Self::parse_all(text, origin)?;
+        if all.len() != 1 {
+            return Err(Error::Parse {
+                origin: origin.into(),
+                reason: format!("expected exactly one {KIND}, found {}", all.len()),
+            });
+        }
+        Ok(all.remove(0))
+    }
+
     /// Parse every SealedSecret in a YAML stream or JSON text. Other kinds are an error naming
     /// the document.
     pub fn parse_all(text: &str, origin: &str) -> Result<Vec<SealedSecret>> {
@@ -194,6 +207,15 @@ mod tests {
             "the ill-typed item is dropped"
         );
         assert_eq!(s.spec.template.type_.as_deref(), Some("Opaque"));
+    }
+
+    #[test]
+    fn parse_one_wants_exactly_one_document() {
+        let one = "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata:\n  name: a\n";
+        assert!(SealedSecret::parse_one(one, "body").is_ok());
+        let two = format!("{one}---\n{one}");
+        assert!(SealedSecret::parse_one(&two, "body").is_err());
+        assert!(SealedSecret::parse_one("", "body").is_err());
     }
 
     #[test]

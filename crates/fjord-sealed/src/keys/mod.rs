@@ -347,6 +347,16 @@ pub struct KeyRing {
 struct RingEntry {
     private_key: PrivateKey,
     certificate: Option<SealingCert>,
+    /// Overrides the certificate's NotBefore for "newest" (the controller's
+    /// `--key-order-priority=SecretCreationTimestamp`).
+    ordering_time: Option<SystemTime>,
+}
+
+impl RingEntry {
+    fn ordering_time(&self) -> Option<SystemTime> {
+        self.ordering_time
+            .or_else(|| self.certificate.as_ref().map(SealingCert::not_before))
+    }
 }
 
 impl KeyRing {
@@ -358,6 +368,12 @@ impl KeyRing {
     /// Add a key pair. Returns false (and changes nothing, except supplying a missing
     /// certificate) when a key with the same fingerprint is already present.
     pub fn insert(&mut self, pair: KeyPair) -> bool {
+        self.insert_ordered(pair, None)
+    }
+
+    /// Add a key pair ordered by `ordering_time` (e.g. its key Secret's creationTimestamp)
+    /// instead of its certificate's NotBefore. Same duplicate rule as [`KeyRing::insert`].
+    pub fn insert_ordered(&mut self, pair: KeyPair, ordering_time: Option<SystemTime>) -> bool {
         if let Some(entry) = self
             .entries
             .iter_mut()
@@ -371,6 +387,7 @@ impl KeyRing {
         self.entries.push(RingEntry {
             private_key: pair.private_key,
             certificate: Some(pair.certificate),
+            ordering_time,
         });
         true
     }
@@ -383,6 +400,7 @@ impl KeyRing {
         self.entries.push(RingEntry {
             private_key: key,
             certificate: None,
+            ordering_time: None,
         });
         true
     }
@@ -412,27 +430,30 @@ impl KeyRing {
             .collect()
     }
 
-    /// The certificate new values are sealed with: the one with the latest NotBefore (ties go
-    /// to the key inserted last). `None` when no key has a certificate.
+    /// The certificate new values are sealed with: the one with the latest NotBefore (or
+    /// ordering time given to [`KeyRing::insert_ordered`]); ties go to the key inserted last.
+    /// `None` when no key has a certificate.
     pub fn sealing_certificate(&self) -> Option<&SealingCert> {
+        self.newest_entry().and_then(|e| e.certificate.as_ref())
+    }
+
+    fn newest_entry(&self) -> Option<&RingEntry> {
         self.entries
             .iter()
-            .filter_map(|e| e.certificate.as_ref())
-            .fold(None, |best: Option<&SealingCert>, c| match best {
-                Some(b) if b.not_before() > c.not_before() => Some(b),
-                _ => Some(c),
+            .filter(|e| e.certificate.is_some())
+            .fold(None, |best: Option<&RingEntry>, e| match best {
+                Some(b) if b.ordering_time() > e.ordering_time() => Some(b),
+                _ => Some(e),
             })
     }
 
     /// Whether a controller should generate a new key now: no certificate at all, or the newest
     /// is `renew_period` old or older. A zero period disables renewal (only the first key).
     pub fn needs_new_key(&self, now: SystemTime, renew_period: Duration) -> bool {
-        match self.sealing_certificate() {
+        match self.newest_entry().and_then(RingEntry::ordering_time) {
             None => true,
             Some(_) if renew_period.is_zero() => false,
-            Some(c) => now
-                .duration_since(c.not_before())
-                .is_ok_and(|age| age >= renew_period),
+            Some(t) => now.duration_since(t).is_ok_and(|age| age >= renew_period),
         }
     }
 
@@ -442,8 +463,9 @@ impl KeyRing {
         if renew_period.is_zero() {
             return None;
         }
-        self.sealing_certificate()
-            .map(|c| c.not_before() + renew_period)
+        self.newest_entry()
+            .and_then(RingEntry::ordering_time)
+            .map(|t| t + renew_period)
     }
 
     pub(crate) fn decrypting_keys(&self) -> impl Iterator<Item = &PrivateDecryptingKey> {

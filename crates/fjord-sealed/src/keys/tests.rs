@@ -183,3 +183,18 @@ fn key_secrets_round_trip_and_backups_are_read() {
     let err = private_keys_from_backup(b"kind: ConfigMap\n", "x.yaml").unwrap_err();
     assert!(err.to_string().contains("x.yaml"), "{err}");
 }
+
+#[test]
+fn ordering_time_overrides_not_before() {
+    let now = SystemTime::now();
+    let a = pair(2048, now, DEFAULT_KEY_VALIDITY);
+    let b = pair(2048, now - Duration::from_secs(3600), DEFAULT_KEY_VALIDITY);
+    let mut ring = KeyRing::new();
+    ring.insert_ordered(a.clone(), Some(now - Duration::from_secs(7200)));
+    ring.insert_ordered(b.clone(), Some(now));
+    assert_eq!(
+        ring.sealing_certificate().unwrap().fingerprint(),
+        b.certificate().fingerprint(),
+        "b's Secret is newer although its certificate is older"
+    );
+}
