@@ -2,6 +2,7 @@
 //! them into library configuration before doing any I/O.
 
 mod cluster;
+mod seal;
 
 use clap::{Parser, Subcommand};
 
@@ -18,10 +19,13 @@ enum Command {
     /// The embedded Kubernetes-compatible control plane.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// Seal Secrets for Sealed Secrets controllers (kubeseal's flags).
+    Seal(Box<seal::SealArgs>),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Cluster(cmd) => cluster::run(cmd),
+        Command::Seal(args) => seal::run(*args),
     }
 }
