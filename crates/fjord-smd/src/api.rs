@@ -313,11 +313,6 @@ pub fn apply(
     };
     let mut config = applied.clone();
     normalize_numbers(&mut config);
-    for p in req.reset_fields {
-        if let Some(names) = field_names(p) {
-            remove_path(&mut config, &names);
-        }
-    }
     let subresource = req.subresource.unwrap_or("");
     let live_val = live_obj.unwrap_or_else(|| Value::Object(Map::new()));
     if live.is_some() && managed.fields.is_empty() {
@@ -369,13 +364,14 @@ pub fn apply(
         )
         .map_err(|sets| ApplyError::Conflicts(Conflicts::from_sets(&sets)))?;
     strip(&mut managed, &id);
-    let object_changed = new.is_some();
-    if object_changed {
+    if new.is_some() {
         managed.times.insert(id.clone(), req.now.to_string());
     }
     managed.times.retain(|k, _| managed.fields.contains_key(k));
-    managed::cap_update_managers(&mut managed);
-    let mut object = new.unwrap_or(live_val);
+    // The endpoint's strategy then resets what it ignores (after the field manager ran).
+    let mut object = new.unwrap_or_else(|| live_val.clone());
+    reset_values(&mut object, live.map(|_| &live_val), req.reset_fields);
+    let object_changed = live.is_none() || !equals(&live_val, &object);
     set_managed_fields(&mut object, &managed);
     Ok(WriteOutcome {
         object,
@@ -415,11 +411,9 @@ pub fn update(
         _ => live_managed.clone(),
     };
     normalize_numbers(&mut new_obj);
-    reset_values(&mut new_obj, live_obj.as_ref(), req.reset_fields);
     let live_val = live_obj
         .clone()
         .unwrap_or_else(|| Value::Object(Map::new()));
-    let object_changed = live.is_none() || !equals(&live_val, &new_obj);
     let mut field_manager_error = None;
     let tracked = live.is_none() || !managed.fields.is_empty();
     if tracked {
@@ -469,6 +463,9 @@ pub fn update(
             }
         }
     }
+    // The endpoint's strategy then resets what it ignores (after the field manager ran).
+    reset_values(&mut new_obj, live_obj.as_ref(), req.reset_fields);
+    let object_changed = live.is_none() || !equals(&live_val, &new_obj);
     set_managed_fields(&mut new_obj, &managed);
     WriteOutcome {
         object: new_obj,

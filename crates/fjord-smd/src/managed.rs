@@ -260,7 +260,10 @@ pub(crate) const ANCIENT_CHANGES: &str = "ancient-changes";
 pub(crate) const MAX_UPDATE_MANAGERS: usize = 10;
 
 /// Folds the oldest Update entries into `ancient-changes` (per apiVersion) until at most
-/// [`MAX_UPDATE_MANAGERS`] remain.
+/// [`MAX_UPDATE_MANAGERS`] remain, exactly as the apiserver's cap does: entries are taken
+/// oldest first; the first one of each apiVersion is remembered, and from the second one on
+/// each is merged into that version's bucket (created by renaming the remembered one); the
+/// bucket takes the time of the entry merged last.
 pub(crate) fn cap_update_managers(managed: &mut Managed) {
     let mut updaters: Vec<ManagerId> = managed
         .fields
@@ -276,29 +279,44 @@ pub(crate) fn cap_update_managers(managed: &mut Managed) {
         let tb = unix_seconds(managed.times.get(b).map(String::as_str));
         ta.cmp(&tb).then_with(|| a.cmp(b))
     });
-    let mut count = updaters.len();
+    let mut first_of_version: HashMap<String, ManagerId> = HashMap::new();
+    let mut length = updaters.len();
     for id in updaters {
-        if count <= MAX_UPDATE_MANAGERS {
+        if length <= MAX_UPDATE_MANAGERS {
             break;
         }
-        let Some(mut vs) = managed.fields.get(&id).cloned() else {
+        let Some(vs) = managed.fields.get(&id).cloned() else {
             continue;
         };
+        let time = managed.times.get(&id).cloned();
         let bucket = ManagerId::new(ANCIENT_CHANGES, Operation::Update, &vs.api_version, "");
-        if bucket == id {
+        let Some(first) = first_of_version.get(&vs.api_version) else {
+            first_of_version.insert(vs.api_version.clone(), id);
             continue;
+        };
+        if !managed.fields.contains_key(&bucket)
+            && let Some(s) = managed.fields.remove(first)
+        {
+            managed.fields.insert(bucket.clone(), s);
         }
-        if let Some(b) = managed.fields.remove(&bucket) {
-            vs.set = vs.set.union(&b.set);
-            count -= 1;
-        }
+        let merged = match managed.fields.get(&bucket) {
+            Some(b) => vs.set.union(&b.set),
+            None => vs.set.clone(),
+        };
+        managed.fields.insert(
+            bucket.clone(),
+            VersionedSet {
+                set: merged,
+                api_version: vs.api_version.clone(),
+                applied: false,
+            },
+        );
         managed.fields.remove(&id);
-        let time = managed.times.remove(&id);
-        managed.times.remove(&bucket);
-        if let Some(t) = time {
-            managed.times.insert(bucket.clone(), t);
-        }
-        managed.fields.insert(bucket, vs);
+        length -= 1;
+        match time {
+            Some(t) => managed.times.insert(bucket, t),
+            None => managed.times.remove(&bucket),
+        };
     }
 }
 

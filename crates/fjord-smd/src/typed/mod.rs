@@ -80,6 +80,9 @@ pub(crate) fn item_pe(list: &ListType, index: usize, item: &Value) -> Result<Pat
             _ => Ok(PathElement::Value(item.clone())),
         };
     }
+    if item.is_null() {
+        return Err("associative list with keys may not have a null element".into());
+    }
     let Value::Object(m) = item else {
         return Err("associative list with keys may not have non-map elements".into());
     };
