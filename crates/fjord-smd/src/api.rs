@@ -9,8 +9,10 @@ use crate::managed::{self, Managed, ManagerId, Operation};
 use crate::schema::{Schema, TypeRef};
 use crate::typed::validate;
 use crate::updater::Updater;
-use crate::value::{equals, normalize_numbers};
+use crate::value::{equals, has_integral_floats, normalize_numbers};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::sync::OnceLock;
 
 /// Manager name recorded for writes without one.
 pub const UNKNOWN_MANAGER: &str = "unknown";
@@ -95,6 +97,10 @@ fn object_ref(obj: &Value) -> String {
     )
 }
 
+fn object_entries(obj: &Value) -> Option<&Value> {
+    obj.get("metadata").and_then(|m| m.get("managedFields"))
+}
+
 fn take_managed_fields(obj: &mut Value) -> Option<Value> {
     obj.get_mut("metadata")
         .and_then(Value::as_object_mut)
@@ -119,30 +125,33 @@ fn set_managed_fields(obj: &mut Value, managed: &Managed) {
 }
 
 /// Paths stripped from every manager's set (`stripmeta.go`).
-fn strip_set() -> FieldSet {
-    let mut s = FieldSet::new();
-    for p in [
-        ".apiVersion",
-        ".kind",
-        ".metadata",
-        ".metadata.name",
-        ".metadata.namespace",
-        ".metadata.creationTimestamp",
-        ".metadata.selfLink",
-        ".metadata.uid",
-        ".metadata.clusterName",
-        ".metadata.generation",
-        ".metadata.managedFields",
-        ".metadata.resourceVersion",
-    ] {
-        s.insert(FieldPath::from_dotted(p).elements());
-    }
-    s
+fn strip_set() -> &'static FieldSet {
+    static STRIP: OnceLock<FieldSet> = OnceLock::new();
+    STRIP.get_or_init(|| {
+        let mut s = FieldSet::new();
+        for p in [
+            ".apiVersion",
+            ".kind",
+            ".metadata",
+            ".metadata.name",
+            ".metadata.namespace",
+            ".metadata.creationTimestamp",
+            ".metadata.selfLink",
+            ".metadata.uid",
+            ".metadata.clusterName",
+            ".metadata.generation",
+            ".metadata.managedFields",
+            ".metadata.resourceVersion",
+        ] {
+            s.insert(FieldPath::from_dotted(p).elements());
+        }
+        s
+    })
 }
 
 fn strip(managed: &mut Managed, id: &ManagerId) {
     if let Some(vs) = managed.fields.get_mut(id) {
-        vs.set = vs.set.difference(&strip_set());
+        vs.set.remove_all(strip_set());
         if vs.set.is_empty() {
             managed.fields.remove(id);
         }
@@ -296,31 +305,39 @@ pub fn apply(
             message: "metadata.managedFields must be nil".into(),
         });
     }
-    let mut live_obj = live.cloned();
-    let live_entries = live_obj.as_mut().and_then(take_managed_fields);
-    let mut managed = match &live_entries {
+    // The live object is used as is: its managedFields are never owned (stripped), the
+    // configuration cannot contain any, so the merge keeps them and they are replaced below.
+    let empty = Value::Object(Map::new());
+    let live_val = live.unwrap_or(&empty);
+    let live_entries = live_val
+        .get("metadata")
+        .and_then(|m| m.get("managedFields"));
+    let mut managed = match live_entries {
         Some(list) => managed::decode(list).map_err(|e| ApplyError::Failed {
             message: format!("failed to decode managed fields: {e}"),
         })?,
         None => Managed::default(),
     };
-    let before = managed.clone();
     let ignored = reset_set(req.reset_fields);
     let updater = Updater {
         schema,
         ty: *ty,
         ignored: &ignored,
     };
-    let mut config = applied.clone();
-    normalize_numbers(&mut config);
+    let config = if has_integral_floats(applied) {
+        let mut c = applied.clone();
+        normalize_numbers(&mut c);
+        Cow::Owned(c)
+    } else {
+        Cow::Borrowed(applied)
+    };
     let subresource = req.subresource.unwrap_or("");
-    let live_val = live_obj.unwrap_or_else(|| Value::Object(Map::new()));
     if live.is_some() && managed.fields.is_empty() {
-        if let Err(e) = validate(schema, *ty, &live_val, true) {
+        if let Err(e) = validate(schema, *ty, live_val, true) {
             return Err(ApplyError::Failed {
                 message: format!(
                     "failed to create manager for existing fields: failed to convert new object ({}) to smd typed: {e}",
-                    object_ref(&live_val)
+                    object_ref(live_val)
                 ),
             });
         }
@@ -330,11 +347,10 @@ pub fn apply(
             req.api_version,
             subresource,
         );
-        let empty = Value::Object(Map::new());
         tracked_update(
             &updater,
             &empty,
-            &live_val,
+            live_val,
             &mut managed,
             &bfa,
             req.api_version,
@@ -342,10 +358,10 @@ pub fn apply(
         );
     }
     validate(schema, *ty, &config, false).map_err(|e| ApplyError::Failed {
-        message: typing_failed("patch", &config, e),
+        message: typing_failed("patch", applied, e),
     })?;
-    validate(schema, *ty, &live_val, true).map_err(|e| ApplyError::Failed {
-        message: typing_failed("live", &live_val, e),
+    validate(schema, *ty, live_val, true).map_err(|e| ApplyError::Failed {
+        message: typing_failed("live", live_val, e),
     })?;
     let id = ManagerId::new(
         manager_name(req.manager),
@@ -355,7 +371,7 @@ pub fn apply(
     );
     let new = updater
         .apply(
-            &live_val,
+            live_val,
             &config,
             req.api_version,
             &mut managed.fields,
@@ -370,13 +386,14 @@ pub fn apply(
     managed.times.retain(|k, _| managed.fields.contains_key(k));
     // The endpoint's strategy then resets what it ignores (after the field manager ran).
     let mut object = new.unwrap_or_else(|| live_val.clone());
-    reset_values(&mut object, live.map(|_| &live_val), req.reset_fields);
-    let object_changed = live.is_none() || !equals(&live_val, &object);
+    reset_values(&mut object, live, req.reset_fields);
+    let object_changed = live.is_none() || !equals(live_val, &object);
     set_managed_fields(&mut object, &managed);
+    let managed_fields_changed = !managed::same_entries(live_entries, object_entries(&object));
     Ok(WriteOutcome {
         object,
         object_changed,
-        managed_fields_changed: !managed::same_ownership(&before, &managed),
+        managed_fields_changed,
         field_manager_error: None,
     })
 }
@@ -467,10 +484,12 @@ pub fn update(
     reset_values(&mut new_obj, live_obj.as_ref(), req.reset_fields);
     let object_changed = live.is_none() || !equals(&live_val, &new_obj);
     set_managed_fields(&mut new_obj, &managed);
+    let managed_fields_changed =
+        !managed::same_entries(live_entries.as_ref(), object_entries(&new_obj));
     WriteOutcome {
         object: new_obj,
         object_changed,
-        managed_fields_changed: !managed::same_ownership(&live_managed, &managed),
+        managed_fields_changed,
         field_manager_error,
     }
 }

@@ -320,9 +320,27 @@ pub(crate) fn cap_update_managers(managed: &mut Managed) {
     }
 }
 
-/// managedFields compared without times (did ownership change?).
-pub(crate) fn same_ownership(a: &Managed, b: &Managed) -> bool {
-    a.fields == b.fields
+/// Two managedFields lists hold the same entries, ignoring times and order (did ownership
+/// change?).
+pub(crate) fn same_entries(a: Option<&Value>, b: Option<&Value>) -> bool {
+    let empty = Vec::new();
+    let a = a.and_then(Value::as_array).unwrap_or(&empty);
+    let b = b.and_then(Value::as_array).unwrap_or(&empty);
+    fn key(e: &Value) -> [&str; 5] {
+        [
+            "manager",
+            "operation",
+            "apiVersion",
+            "subresource",
+            "fieldsType",
+        ]
+        .map(|k| e.get(k).and_then(Value::as_str).unwrap_or(""))
+    }
+    a.len() == b.len()
+        && a.iter().all(|x| {
+            b.iter()
+                .any(|y| key(x) == key(y) && x.get("fieldsV1") == y.get("fieldsV1"))
+        })
 }
 
 #[cfg(test)]

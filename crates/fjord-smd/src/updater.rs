@@ -51,13 +51,13 @@ impl Updater<'_> {
         }
         for (m, c) in &conflicts {
             if let Some(vs) = managers.get_mut(m) {
-                vs.set = vs.set.difference(c);
+                vs.set.remove_all(c);
             }
         }
         if !cmp.removed.is_empty() {
             for (m, vs) in managers.iter_mut() {
                 if m != workflow {
-                    vs.set = vs.set.difference(&cmp.removed);
+                    vs.set.remove_all(&cmp.removed);
                 }
             }
         }
@@ -122,7 +122,11 @@ impl Updater<'_> {
             },
         );
         let merged = match last {
-            Some(last) if !last.is_empty() => self.prune(merged, managers, &last),
+            // Nothing dropped since last time (every path applied then is applied now): pruning
+            // cannot remove anything, skip its four walks.
+            Some(last) if !last.is_empty() && !subset_of(&last, &managers[manager].set) => {
+                self.prune(merged, managers, &last)
+            }
             _ => merged,
         };
         self.update_inner(live, &merged, managers, manager, force)?;
@@ -154,4 +158,12 @@ impl Updater<'_> {
             .intersection(&last);
         typed::remove_items(s, t, &merged, &remove)
     }
+}
+
+/// True when every path of `a` is in `b`.
+fn subset_of(a: &FieldSet, b: &FieldSet) -> bool {
+    a.members.iter().all(|m| b.has_member(m))
+        && a.children
+            .iter()
+            .all(|(pe, c)| c.is_empty() || b.child(pe).is_some_and(|bc| subset_of(c, bc)))
 }

@@ -153,6 +153,16 @@ pub(crate) fn normalize_numbers(v: &mut Value) {
     }
 }
 
+/// True when [`normalize_numbers`] would change something.
+pub(crate) fn has_integral_floats(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => n.is_f64() && n.as_f64().is_some_and(|f| f.fract() == 0.0),
+        Value::Array(items) => items.iter().any(has_integral_floats),
+        Value::Object(m) => m.values().any(has_integral_floats),
+        _ => false,
+    }
+}
+
 /// Renders a value as Go's `encoding/json` would: compact, map keys sorted, `<`, `>`, `&`,
 /// U+2028 and U+2029 escaped.
 pub(crate) fn go_json(v: &Value) -> String {

@@ -137,6 +137,24 @@ impl FieldSet {
         }
     }
 
+    /// [`difference`](Self::difference) in place (no new tree is built).
+    pub fn remove_all(&mut self, other: &FieldSet) {
+        if other.members.is_empty() && other.children.is_empty() {
+            return;
+        }
+        if !other.members.is_empty() {
+            self.members.retain(|m| !other.has_member(m));
+        }
+        if !other.children.is_empty() {
+            for (pe, c) in &mut self.children {
+                if let Some(o) = other.child(pe) {
+                    c.remove_all(o);
+                }
+            }
+            self.children.retain(|(_, c)| !c.is_empty());
+        }
+    }
+
     /// Like [`difference`](Self::difference), but a member of `other` also removes everything
     /// below it.
     pub fn recursive_difference(&self, other: &FieldSet) -> FieldSet {

@@ -69,6 +69,12 @@ impl Walker<'_> {
     }
 
     fn node(&mut self, ty: TypeRef, l: Option<&Value>, r: Option<&Value>) {
+        if let (Some(a), Some(b)) = (l, r)
+            && equals(a, b)
+        {
+            // Equal subtrees hold no added, modified or removed path.
+            return;
+        }
         let atom = self.schema.atom(ty);
         let (pl, pr) = (pick(atom, l), pick(atom, r));
         if l.is_some() && r.is_some() && pl != pr {

@@ -101,6 +101,30 @@ pub(crate) fn item_pe(list: &ListType, index: usize, item: &Value) -> Result<Pat
     Ok(PathElement::key(fields))
 }
 
+/// Checks that [`item_pe`] would succeed, without building the element.
+pub(crate) fn check_item(list: &ListType, item: &Value) -> Result<(), String> {
+    if list.atomic {
+        return Ok(());
+    }
+    if list.keys.is_empty() {
+        return match item {
+            Value::Object(_) | Value::Array(_) => item_pe(list, 0, item).map(|_| ()),
+            _ => Ok(()),
+        };
+    }
+    match item {
+        Value::Object(m) => {
+            for (k, default) in list.keys.iter().zip(&list.key_defaults) {
+                if default.is_none() && !m.contains_key(k) {
+                    return item_pe(list, 0, item).map(|_| ());
+                }
+            }
+            Ok(())
+        }
+        _ => item_pe(list, 0, item).map(|_| ()),
+    }
+}
+
 /// Names every item of a list; items that cannot be named are skipped (callers validated).
 pub(crate) fn item_pes(list: &ListType, items: &[Value]) -> Vec<Option<PathElement>> {
     items

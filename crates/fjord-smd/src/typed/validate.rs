@@ -2,8 +2,9 @@
 //! (`.spec.replicas: expected numeric (int or float), got string`) because the apiserver puts
 //! them verbatim into its error responses.
 
-use super::{Handle, handle, item_pe, pick};
+use super::{Handle, check_item, handle, item_pe, pick};
 use crate::fieldpath::{PathElement, path_string};
+use crate::schema::ListType;
 use crate::schema::{ScalarKind, Schema, TypeRef};
 use crate::value::{go_json, go_type_name};
 use serde_json::Value;
@@ -57,20 +58,37 @@ pub(crate) fn validate(
     }
 }
 
-struct Validator<'s> {
+/// A path step that borrows field names (materialised only for error messages).
+enum Step<'s, 'v> {
+    Field(&'v str),
+    Item(&'s ListType, usize, &'v Value),
+}
+
+struct Validator<'s, 'v> {
     schema: &'s Schema,
     allow_duplicates: bool,
-    path: Vec<PathElement>,
+    path: Vec<Step<'s, 'v>>,
     errors: Vec<(String, String)>,
 }
 
-impl Validator<'_> {
+impl<'s, 'v> Validator<'s, 'v> {
     fn error(&mut self, msg: String) {
-        self.errors.push((path_string(&self.path), msg));
+        let path: Vec<PathElement> = self
+            .path
+            .iter()
+            .map(|s| match s {
+                Step::Field(n) => PathElement::Field((*n).to_string()),
+                Step::Item(l, i, item) => {
+                    item_pe(l, *i, item).unwrap_or(PathElement::Index(*i as i64))
+                }
+            })
+            .collect();
+        self.errors.push((path_string(&path), msg));
     }
 
-    fn walk(&mut self, ty: TypeRef, v: &Value) {
-        let atom = self.schema.atom(ty);
+    fn walk(&mut self, ty: TypeRef, v: &'v Value) {
+        let schema: &'s Schema = self.schema;
+        let atom = schema.atom(ty);
         let Some(h) = handle(atom, pick(atom, Some(v))) else {
             return;
         };
@@ -83,19 +101,21 @@ impl Validator<'_> {
                     other => return self.error(format!("expected list, got {}", go_json(other))),
                 };
                 let mut seen = BTreeSet::new();
+                let check_duplicates = !l.atomic && !self.allow_duplicates;
                 for (i, item) in items.iter().enumerate() {
-                    let pe = match item_pe(l, i, item) {
-                        Ok(pe) => pe,
-                        Err(e) => {
-                            self.error(format!("element {i}: {e}"));
-                            continue;
-                        }
-                    };
-                    if !l.atomic && !seen.insert(pe.clone()) && !self.allow_duplicates {
-                        self.error(format!("duplicate entries for key {pe}"));
-                        continue;
+                    if let Err(e) = check_item(l, item) {
+                        // Without a name the rest of the list cannot be reported on.
+                        self.error(format!("element {i}: {e}"));
+                        return;
                     }
-                    self.path.push(pe);
+                    if check_duplicates && let Ok(pe) = item_pe(l, i, item) {
+                        if seen.contains(&pe) {
+                            self.error(format!("duplicate entries for key {pe}"));
+                        } else {
+                            seen.insert(pe);
+                        }
+                    }
+                    self.path.push(Step::Item(l, i, item));
                     self.walk(l.elem, item);
                     self.path.pop();
                 }
@@ -107,7 +127,7 @@ impl Validator<'_> {
                     other => return self.error(format!("expected map, got {}", go_json(other))),
                 };
                 for (k, val) in obj {
-                    self.path.push(PathElement::Field(k.clone()));
+                    self.path.push(Step::Field(k));
                     match m.child_type(k) {
                         Some(t) => self.walk(t, val),
                         None => self.error("field not declared in schema".into()),
