@@ -28,7 +28,7 @@ pub use api::{
 };
 pub use error::{ApplyError, Conflict, Conflicts};
 pub use fieldpath::{FieldPath, FieldSet, FieldsV1Error, PathElement};
-pub use managed::{ManagerId, Operation};
+pub use managed::{ManagedFieldsEntry, ManagedFieldsError, ManagerId, Operation, decode_entries};
 pub use schema::{
     Schema, SchemaError, TypeRef, builtin_definitions, builtin_schema, convert_definitions,
     crd_root_document,

@@ -131,49 +131,87 @@ pub(crate) fn is_reset(list: &Value) -> bool {
     }
 }
 
-/// Decodes a `metadata.managedFields` list.
-pub(crate) fn decode(list: &Value) -> Result<Managed, String> {
-    let mut managed = Managed::default();
+/// Why a `metadata.managedFields` list could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("managedFields entry {index}: {reason}")]
+pub struct ManagedFieldsError {
+    /// Position of the bad entry.
+    pub index: usize,
+    /// What was wrong with it.
+    pub reason: String,
+}
+
+/// One decoded `metadata.managedFields` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagedFieldsEntry {
+    /// Identity (manager, operation, apiVersion for Update, subresource).
+    pub id: ManagerId,
+    /// The entry's apiVersion (also set for Apply entries).
+    pub api_version: String,
+    /// RFC 3339 time, when recorded.
+    pub time: Option<String>,
+    /// The owned fields.
+    pub fields: FieldSet,
+}
+
+/// Decodes and validates every entry of a `metadata.managedFields` list (null = no entries),
+/// as the apiserver does before using them.
+pub fn decode_entries(list: &Value) -> Result<Vec<ManagedFieldsEntry>, ManagedFieldsError> {
     let Some(items) = list.as_array() else {
         return if list.is_null() {
-            Ok(managed)
+            Ok(Vec::new())
         } else {
-            Err("managedFields must be a list".into())
+            Err(ManagedFieldsError {
+                index: 0,
+                reason: "managedFields must be a list".into(),
+            })
         };
     };
-    for (i, e) in items.iter().enumerate() {
+    let mut out = Vec::with_capacity(items.len());
+    for (index, e) in items.iter().enumerate() {
+        let fail = |reason: String| ManagedFieldsError { index, reason };
         let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("");
         let operation = match s("operation") {
             "Apply" => Operation::Apply,
             "Update" => Operation::Update,
-            _ => return Err(format!("entry {i}: operation must be `Apply` or `Update`")),
+            _ => return Err(fail("operation must be `Apply` or `Update`".into())),
         };
         if s("apiVersion").is_empty() {
-            return Err(format!("entry {i}: apiVersion must not be empty"));
+            return Err(fail("apiVersion must not be empty".into()));
         }
         match s("fieldsType") {
             "FieldsV1" => {}
-            "" => return Err(format!("missing fieldsType in managed fields entry {i}")),
-            other => {
-                return Err(format!(
-                    "invalid fieldsType {other:?} in managed fields entry {i}"
-                ));
-            }
+            "" => return Err(fail("missing fieldsType".into())),
+            other => return Err(fail(format!("invalid fieldsType {other:?}"))),
         }
-        let set = match e.get("fieldsV1") {
-            Some(v) => FieldSet::from_fields_v1(v).map_err(|err| format!("entry {i}: {err}"))?,
+        let fields = match e.get("fieldsV1") {
+            Some(v) => FieldSet::from_fields_v1(v).map_err(|err| fail(err.to_string()))?,
             None => FieldSet::new(),
         };
-        let id = ManagerId::new(s("manager"), operation, s("apiVersion"), s("subresource"));
-        if let Some(t) = e.get("time").and_then(Value::as_str) {
-            managed.times.insert(id.clone(), t.to_string());
+        out.push(ManagedFieldsEntry {
+            id: ManagerId::new(s("manager"), operation, s("apiVersion"), s("subresource")),
+            api_version: s("apiVersion").to_string(),
+            time: e.get("time").and_then(Value::as_str).map(String::from),
+            fields,
+        });
+    }
+    Ok(out)
+}
+
+/// Decodes a `metadata.managedFields` list into sets and times per manager.
+pub(crate) fn decode(list: &Value) -> Result<Managed, ManagedFieldsError> {
+    let mut managed = Managed::default();
+    for e in decode_entries(list)? {
+        if let Some(t) = e.time {
+            managed.times.insert(e.id.clone(), t);
         }
+        let applied = e.id.operation == Operation::Apply;
         managed.fields.insert(
-            id,
+            e.id,
             VersionedSet {
-                set,
-                api_version: s("apiVersion").to_string(),
-                applied: operation == Operation::Apply,
+                set: e.fields,
+                api_version: e.api_version,
+                applied,
             },
         );
     }
