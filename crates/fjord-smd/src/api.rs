@@ -385,9 +385,14 @@ pub fn apply(
     }
     managed.times.retain(|k, _| managed.fields.contains_key(k));
     // The endpoint's strategy then resets what it ignores (after the field manager ran).
-    let mut object = new.unwrap_or_else(|| live_val.clone());
-    reset_values(&mut object, live, req.reset_fields);
-    let object_changed = live.is_none() || !equals(live_val, &object);
+    let (mut object, object_changed) = match new {
+        Some(mut object) => {
+            reset_values(&mut object, live, req.reset_fields);
+            let changed = live.is_none() || !equals(live_val, &object);
+            (object, changed)
+        }
+        None => (live_val.clone(), false),
+    };
     set_managed_fields(&mut object, &managed);
     let managed_fields_changed = !managed::same_entries(live_entries, object_entries(&object));
     Ok(WriteOutcome {

@@ -79,18 +79,18 @@ fn encode_node(set: &FieldSet, self_member: bool) -> Map<String, Value> {
 }
 
 fn decode_node(m: &Map<String, Value>, set: &mut FieldSet, at: &str) -> Result<(), FieldsV1Error> {
+    let here = |k: &str| format!("{at}/{k}");
     for (k, v) in m {
-        let here = format!("{at}/{k}");
         if k == "." {
             continue;
         }
         let pe = parse_key(k).map_err(|reason| FieldsV1Error {
-            at: here.clone(),
+            at: here(k),
             reason,
         })?;
         let Value::Object(child) = v else {
             return Err(FieldsV1Error {
-                at: here,
+                at: here(k),
                 reason: "expected a JSON object".into(),
             });
         };
@@ -101,14 +101,14 @@ fn decode_node(m: &Map<String, Value>, set: &mut FieldSet, at: &str) -> Result<(
         if let Some(dot) = child.get(".") {
             if dot.as_object().is_none_or(|o| !o.is_empty()) {
                 return Err(FieldsV1Error {
-                    at: format!("{here}/."),
+                    at: format!("{}/.", here(k)),
                     reason: "\".\" must map to an empty object".into(),
                 });
             }
             set.insert_member(pe.clone());
         }
         if child.len() > usize::from(child.contains_key(".")) {
-            decode_node(child, set.child_mut(&pe), &here)?;
+            decode_node(child, set.child_mut(&pe), &here(k))?;
         }
     }
     Ok(())

@@ -36,8 +36,15 @@ impl FieldSet {
     }
 
     pub(crate) fn insert_member(&mut self, pe: PathElement) {
-        if let Err(i) = self.members.binary_search(&pe) {
-            self.members.insert(i, pe);
+        // Walkers mostly insert in order: check the end first.
+        match self.members.last() {
+            None => self.members.push(pe),
+            Some(last) if *last < pe => self.members.push(pe),
+            _ => {
+                if let Err(i) = self.members.binary_search(&pe) {
+                    self.members.insert(i, pe);
+                }
+            }
         }
     }
 
@@ -46,6 +53,18 @@ impl FieldSet {
             Ok(i) => i,
             Err(i) => {
                 self.children.insert(i, (pe.clone(), FieldSet::new()));
+                i
+            }
+        };
+        &mut self.children[i].1
+    }
+
+    /// Like `child_mut`, taking the element by value.
+    pub(crate) fn child_mut_owned(&mut self, pe: PathElement) -> &mut FieldSet {
+        let i = match self.children.binary_search_by(|(p, _)| p.cmp(&pe)) {
+            Ok(i) => i,
+            Err(i) => {
+                self.children.insert(i, (pe, FieldSet::new()));
                 i
             }
         };

@@ -1,7 +1,8 @@
 //! Field-set extraction (`ToFieldSet`): what a value "sets". Scalars and atomic lists/maps are
 //! leaves; list items are members themselves (hence `"."` under every `k:`); map entries are
-//! members when their key is not a declared struct field or their value is null or `{}`; duplicated list items (allowed in
-//! live objects) are one atomic leaf. Also `EnsureNamedFieldsAreMembers`, used by pruning.
+//! members when their key is not a declared struct field or their value is null or `{}`;
+//! duplicated list items (allowed in live objects) are one atomic leaf. Also
+//! `EnsureNamedFieldsAreMembers`, used by pruning.
 
 use super::{Handle, duplicate_flags, handle, item_pes, pick};
 use crate::fieldpath::{FieldSet, PathElement};
@@ -33,21 +34,32 @@ pub(crate) fn node_fields(
     parent: &mut FieldSet,
     pe: &PathElement,
 ) {
+    node_fields_owned(schema, ty, v, parent, pe.clone());
+}
+
+/// [`node_fields`] taking the element by value (saves a copy per node).
+fn node_fields_owned(
+    schema: &Schema,
+    ty: TypeRef,
+    v: &Value,
+    parent: &mut FieldSet,
+    pe: PathElement,
+) {
     let atom = schema.atom(ty);
     match handle(atom, pick(atom, Some(v))) {
-        Some(Handle::Scalar(_)) => parent.insert_member(pe.clone()),
+        Some(Handle::Scalar(_)) => parent.insert_member(pe),
         Some(Handle::List(l)) => {
             if l.atomic {
-                parent.insert_member(pe.clone());
+                parent.insert_member(pe);
             } else if let Value::Array(items) = v {
-                list_items(schema, l, items, parent.child_mut(pe));
+                list_items(schema, l, items, parent.child_mut_owned(pe));
             }
         }
         Some(Handle::Map(m)) => {
             if m.atomic {
-                parent.insert_member(pe.clone());
+                parent.insert_member(pe);
             } else if let Value::Object(obj) = v {
-                map_items(schema, m, obj, parent.child_mut(pe));
+                map_items(schema, m, obj, parent.child_mut_owned(pe));
             }
         }
         None => {}
@@ -66,10 +78,12 @@ fn map_items(
             continue;
         };
         let pe = PathElement::Field(k.clone());
-        node_fields(schema, t, val, node, &pe);
         let empty = val.is_null() || val.as_object().is_some_and(Map::is_empty);
         if declared.is_none() || empty {
+            node_fields_owned(schema, t, val, node, pe.clone());
             node.insert_member(pe);
+        } else {
+            node_fields_owned(schema, t, val, node, pe);
         }
     }
 }
@@ -77,12 +91,12 @@ fn map_items(
 fn list_items(schema: &Schema, l: &crate::schema::ListType, items: &[Value], node: &mut FieldSet) {
     let pes = item_pes(l, items);
     let dups = duplicate_flags(&pes);
-    for ((item, pe), duplicated) in items.iter().zip(&pes).zip(dups) {
+    for ((item, pe), duplicated) in items.iter().zip(pes).zip(dups) {
         let Some(pe) = pe else { continue };
         if !duplicated {
-            node_fields(schema, l.elem, item, node, pe);
+            node_fields_owned(schema, l.elem, item, node, pe.clone());
         }
-        node.insert_member(pe.clone());
+        node.insert_member(pe);
     }
 }
 

@@ -6,6 +6,7 @@
 use super::{Handle, as_list, as_map, handle, item_pes, pick};
 use crate::fieldpath::PathElement;
 use crate::schema::{ListType, Schema, TypeRef};
+use crate::value::equals;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,6 +22,10 @@ fn node(schema: &Schema, ty: TypeRef, l: Option<&Value>, r: Option<&Value>) -> O
         (None, Some(r)) => return Some(r.clone()),
         (Some(l), Some(r)) => (l, r),
     };
+    if equals(l, r) {
+        // Merging equal values yields the configuration's value.
+        return Some(r.clone());
+    }
     let atom = schema.atom(ty);
     let (pl, pr) = (pick(atom, Some(l)), pick(atom, Some(r)));
     if pl != pr {
