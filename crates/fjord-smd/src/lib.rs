@@ -18,6 +18,7 @@ mod api;
 mod error;
 mod fieldpath;
 mod managed;
+mod reset;
 mod schema;
 mod typed;
 mod updater;
