@@ -34,3 +34,4 @@ pub use schema::{
     Schema, SchemaError, TypeRef, builtin_definitions, builtin_schema, convert_definitions,
     crd_root_document,
 };
+pub use typed::prune_unknown_fields;

@@ -93,3 +93,23 @@ fn managed_fields_decoder_validates_entries() {
     assert_eq!(decode_entries(&bad_fields).unwrap_err().index, 0);
     assert!(decode_entries(&json!(null)).unwrap().is_empty());
 }
+
+#[test]
+fn unknown_fields_are_pruned_and_reported() {
+    let s = builtin_schema();
+    let t = s.root_for_gvk("apps", "v1", "Deployment").unwrap();
+    let mut obj = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "d", "labels": {"any": "key"}, "bogus": 1},
+        "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "c", "imagee": "x"}]}}}});
+    let removed = fjord_smd::prune_unknown_fields(s, &t, &mut obj);
+    assert_eq!(
+        removed,
+        ["metadata.bogus", "spec.template.spec.containers[0].imagee"]
+    );
+    assert!(obj["metadata"].get("bogus").is_none());
+    assert_eq!(obj["metadata"]["labels"]["any"], "key");
+    assert_eq!(
+        obj["spec"]["template"]["spec"]["containers"][0],
+        json!({"name": "c"})
+    );
+}

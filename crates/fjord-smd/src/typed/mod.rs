@@ -7,12 +7,14 @@ mod compare;
 mod fieldset;
 mod merge;
 mod remove;
+mod unknown;
 mod validate;
 
 pub(crate) use compare::{Comparison, compare};
 pub(crate) use fieldset::{ensure_named_fields, to_field_set};
 pub(crate) use merge::merge;
 pub(crate) use remove::remove_items;
+pub use unknown::prune_unknown_fields;
 pub(crate) use validate::validate;
 
 use crate::fieldpath::PathElement;
