@@ -52,7 +52,8 @@ pub enum SchemaError {
     },
 }
 
-/// A handle to one type of a [`Schema`] (usually the root type of a kind).
+/// A handle to one type of a [`Schema`] (usually the root type of a kind). Only meaningful with
+/// the schema that produced it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TypeRef(pub(crate) u32);
 

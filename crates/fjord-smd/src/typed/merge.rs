@@ -110,12 +110,9 @@ fn merge_list(schema: &Schema, lt: &ListType, la: &[Value], ra: &[Value]) -> Vec
     let mut next_shared = shared.next();
     let mut merged_r: BTreeSet<&PathElement> = BTreeSet::new();
     let mut out = Vec::with_capacity(la.len().max(ra.len()));
-    let item = |pe: &PathElement, l: Option<&Value>, r: Option<&Value>| {
-        node(schema, lt.elem, l, r).unwrap_or_else(|| {
-            debug_assert!(false, "list item {pe} merged to nothing");
-            Value::Null
-        })
-    };
+    // At least one side is always present, so an item never merges to nothing.
+    let item =
+        |l: Option<&Value>, r: Option<&Value>| node(schema, lt.elem, l, r).unwrap_or(Value::Null);
     let (mut li, mut ri) = (0, 0);
     while li < lhs.len() || ri < rhs.len() {
         if li < lhs.len() && ri < rhs.len() {
@@ -123,7 +120,7 @@ fn merge_list(schema: &Schema, lt: &ListType, la: &[Value], ra: &[Value]) -> Vec
             if pe == rhs[ri] {
                 merged_r.insert(pe);
                 let l = observed_l.get(pe).copied().flatten();
-                out.push(item(pe, l, observed_r.get(pe).copied()));
+                out.push(item(l, observed_r.get(pe).copied()));
                 li += 1;
                 ri += 1;
                 next_shared = shared.next();
@@ -137,7 +134,7 @@ fn merge_list(schema: &Schema, lt: &ListType, la: &[Value], ra: &[Value]) -> Vec
         if li < lhs.len() {
             let (idx, pe) = lhs[li];
             if !observed_r.contains_key(pe) {
-                out.push(item(pe, Some(&la[idx]), None));
+                out.push(item(Some(&la[idx]), None));
                 li += 1;
                 continue;
             } else if merged_r.contains(pe) {
@@ -149,7 +146,7 @@ fn merge_list(schema: &Schema, lt: &ListType, la: &[Value], ra: &[Value]) -> Vec
             let pe = rhs[ri];
             merged_r.insert(pe);
             let l = observed_l.get(pe).copied().flatten();
-            out.push(item(pe, l, observed_r.get(pe).copied()));
+            out.push(item(l, observed_r.get(pe).copied()));
             ri += 1;
             if next_shared.is_some_and(|n| n == pe) {
                 next_shared = shared.next();
