@@ -113,3 +113,27 @@ fn unknown_fields_are_pruned_and_reported() {
         json!({"name": "c"})
     );
 }
+
+#[test]
+fn untyped_value_changing_kind_moves_ownership() {
+    let schema = json!({"type": "object", "properties": {"spec": {"type": "object",
+        "x-kubernetes-preserve-unknown-fields": true}}});
+    let (s, t) = Schema::from_crd_schema("example.com", "v1", "Blob", &schema).unwrap();
+    let req = |m| ApplyRequest {
+        manager: m,
+        force: false,
+        api_version: "example.com/v1",
+        subresource: None,
+        now: "2026-01-01T00:00:00Z",
+        reset_fields: &[],
+    };
+    let obj = |v| json!({"apiVersion": "example.com/v1", "kind": "Blob", "metadata": {"name": "b"}, "spec": {"x": v}});
+    let a = apply(&s, &t, None, &obj(json!("scalar")), &req("alice"))
+        .unwrap()
+        .object;
+    let err = apply(&s, &t, Some(&a), &obj(json!({"nested": 1})), &req("bob")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Apply failed with 1 conflict: conflict with \"alice\": .spec.x"
+    );
+}

@@ -78,10 +78,10 @@ impl Walker<'_> {
         let atom = self.schema.atom(ty);
         let (pl, pr) = (pick(atom, l), pick(atom, r));
         if l.is_some() && r.is_some() && pl != pr {
-            // The value changed kind (untyped fields): walk the old kind's children, then the
-            // node itself is a modified leaf.
+            // The value changed kind (untyped fields): compare as the old kind (its children
+            // read as removed, or the node as a modified leaf), then as the new kind.
             self.visit(handle(atom, pl), l, r);
-            self.leaf(l, r);
+            self.visit(handle(atom, pr), l, r);
             return;
         }
         let p = if r.is_none() { pl } else { pr };
