@@ -76,9 +76,7 @@ pub(crate) fn item_pe(list: &ListType, index: usize, item: &Value) -> Result<Pat
             Value::Object(_) => {
                 Err("associative list without keys has an element that's a map type".into())
             }
-            Value::Array(_) => {
-                Err("associative list without keys has an element that's a list type".into())
-            }
+            Value::Array(_) => Err("not supported: associative list with lists as elements".into()),
             _ => Ok(PathElement::Value(item.clone())),
         };
     }
