@@ -137,3 +137,57 @@ fn untyped_value_changing_kind_moves_ownership() {
         "Apply failed with 1 conflict: conflict with \"alice\": .spec.x"
     );
 }
+
+#[test]
+fn odd_inputs_are_errors_not_panics() {
+    use fjord_smd::{UpdateRequest, update};
+    let s = builtin_schema();
+    let t = s.root_for_gvk("", "v1", "ConfigMap").unwrap();
+    let req = ApplyRequest {
+        manager: "",
+        force: false,
+        api_version: "v1",
+        subresource: None,
+        now: "not a time",
+        reset_fields: &[],
+    };
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}});
+    for applied in [
+        json!([]),
+        json!("x"),
+        json!(null),
+        json!({"apiVersion": "v1"}),
+    ] {
+        assert_eq!(apply(s, &t, None, &applied, &req).unwrap_err().code(), 400);
+    }
+    for live in [
+        json!([]),
+        json!("x"),
+        json!({"metadata": {"managedFields": "nope"}}),
+    ] {
+        assert_eq!(
+            apply(s, &t, Some(&live), &cm, &req).unwrap_err().code(),
+            500,
+            "{live}"
+        );
+    }
+    let bad = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": 1}});
+    assert_eq!(apply(s, &t, None, &bad, &req).unwrap_err().code(), 500);
+    let created = apply(s, &t, None, &cm, &req).unwrap().object;
+    assert_eq!(
+        created["metadata"]["managedFields"][0]["manager"],
+        "unknown"
+    );
+    let ureq = UpdateRequest {
+        manager: "",
+        api_version: "v1",
+        subresource: None,
+        now: "2026-01-01T00:00:00Z",
+        reset_fields: &[],
+    };
+    let out = update(s, &t, Some(&created), &bad, &ureq);
+    assert!(out.field_manager_error.is_some());
+    assert!(out.object["metadata"].get("managedFields").is_none());
+    let out = update(s, &t, None, &json!("x"), &ureq);
+    assert!(out.field_manager_error.is_some());
+}
