@@ -366,9 +366,7 @@ pub fn update(
         _ => live_managed.clone(),
     };
     normalize_numbers(&mut new_obj);
-    let live_val = live_obj
-        .clone()
-        .unwrap_or_else(|| Value::Object(Map::new()));
+    let live_val = live_obj.unwrap_or_else(|| Value::Object(Map::new()));
     let mut field_manager_error = None;
     let tracked = live.is_none() || !managed.fields.is_empty();
     if tracked {
@@ -419,7 +417,7 @@ pub fn update(
         }
     }
     // The endpoint's strategy then resets what it ignores (after the field manager ran).
-    reset_values(&mut new_obj, live_obj.as_ref(), req.reset_fields);
+    reset_values(&mut new_obj, live.map(|_| &live_val), req.reset_fields);
     let object_changed = live.is_none() || !equals(&live_val, &new_obj);
     set_managed_fields(&mut new_obj, &managed);
     let managed_fields_changed =
