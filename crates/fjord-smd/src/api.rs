@@ -265,7 +265,8 @@ pub fn apply(
         Cow::Borrowed(applied)
     };
     let subresource = req.subresource.unwrap_or("");
-    if live.is_some() && managed.fields.is_empty() {
+    let first_apply = live.is_some() && managed.fields.is_empty();
+    if first_apply {
         if let Err(e) = validate(schema, *ty, live_val, true) {
             return Err(ApplyError::Failed {
                 message: format!(
@@ -302,7 +303,7 @@ pub fn apply(
         req.api_version,
         subresource,
     );
-    let new = updater
+    let (new, previous) = updater
         .apply(
             live_val,
             &config,
@@ -313,6 +314,15 @@ pub fn apply(
         )
         .map_err(|sets| ApplyError::Conflicts(Conflicts::from_sets(&sets)))?;
     strip(&mut managed, &id);
+    if new.is_none() && !first_apply && managed.fields.get(&id) == previous.as_ref() {
+        // Nothing changed at all: the live object, managedFields included, stands as it is.
+        return Ok(WriteOutcome {
+            object: live_val.clone(),
+            object_changed: false,
+            managed_fields_changed: false,
+            field_manager_error: None,
+        });
+    }
     if new.is_some() {
         managed.times.insert(id.clone(), req.now.to_string());
     }

@@ -99,7 +99,9 @@ impl Updater<'_> {
         }
     }
 
-    /// Applies `config` for `manager`; returns the new object, or `None` when nothing changed.
+    /// Applies `config` for `manager`.
+    ///
+    /// Returns the new object (`None` when nothing changed) and the manager's previous entry.
     pub fn apply(
         &self,
         live: &Value,
@@ -108,12 +110,11 @@ impl Updater<'_> {
         managers: &mut Managers,
         manager: &ManagerId,
         force: bool,
-    ) -> Result<Option<Value>, ConflictSets> {
+    ) -> Result<(Option<Value>, Option<VersionedSet>), ConflictSets> {
         let merged = typed::merge(self.schema, self.ty, live, config);
-        let last = managers.get(manager).map(|vs| vs.set.clone());
         let set =
             typed::to_field_set(self.schema, self.ty, config).recursive_difference(self.ignored);
-        managers.insert(
+        let previous = managers.insert(
             manager.clone(),
             VersionedSet {
                 set,
@@ -121,20 +122,17 @@ impl Updater<'_> {
                 applied: true,
             },
         );
-        let merged = match last {
+        let merged = match &previous {
             // Nothing dropped since last time (every path applied then is applied now): pruning
             // cannot remove anything, skip its four walks.
-            Some(last) if !last.is_empty() && !subset_of(&last, &managers[manager].set) => {
-                self.prune(merged, managers, &last)
+            Some(last) if !last.set.is_empty() && !subset_of(&last.set, &managers[manager].set) => {
+                self.prune(merged, managers, &last.set)
             }
             _ => merged,
         };
         self.update_inner(live, &merged, managers, manager, force)?;
-        if equals(live, &merged) {
-            Ok(None)
-        } else {
-            Ok(Some(merged))
-        }
+        let new = (!equals(live, &merged)).then_some(merged);
+        Ok((new, previous))
     }
 
     /// Removes what the applier owned last time, no longer applies, and nobody else owns.
