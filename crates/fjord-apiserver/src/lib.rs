@@ -20,7 +20,6 @@ pub mod object;
 pub mod patch;
 pub mod registry;
 pub mod rest;
-pub mod schema;
 pub mod selector;
 mod server;
 pub mod store;

@@ -6,7 +6,6 @@ use serde_json::{Map, Value};
 
 use crate::http::error::{ApiError, ApiResult};
 use crate::registry::ResourceType;
-use crate::schema::{self, Definitions};
 
 /// Applies a JSON patch document.
 pub fn json_patch(target: &mut Value, patch: &Value) -> ApiResult<()> {
@@ -28,7 +27,7 @@ pub fn strategic_merge(rt: &ResourceType, target: &mut Value, patch: &Value) -> 
         ));
     };
     let defs = fjord_smd::builtin_definitions();
-    let root = schema::builtin_root(&rt.group, &rt.version, &rt.kind);
+    let root = builtin_root(&rt.group, &rt.version, &rt.kind);
     if !target.is_object() {
         *target = Value::Object(Map::new());
     }
@@ -40,7 +39,7 @@ fn resolve<'a>(schema: Option<&'a Value>, defs: &'a Value) -> Option<&'a Value> 
     let mut s = schema?;
     for _ in 0..16 {
         match s.get("$ref").and_then(Value::as_str) {
-            Some(r) => s = defs.resolve(r)?,
+            Some(r) => s = defs.get(r.rsplit('/').next()?)?,
             None => return Some(s),
         }
     }
@@ -241,6 +240,34 @@ fn strip_directives_map(m: &Map<String, Value>) -> Map<String, Value> {
         .filter(|(k, _)| !k.starts_with('$'))
         .map(|(k, v)| (k.clone(), strip_directives(v)))
         .collect()
+}
+
+/// The schema of a built-in kind, found by its group-version-kind marker.
+fn builtin_root(group: &str, version: &str, kind: &str) -> Option<&'static Value> {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static INDEX: OnceLock<HashMap<(String, String, String), String>> = OnceLock::new();
+    let defs = fjord_smd::builtin_definitions();
+    let index = INDEX.get_or_init(|| {
+        let mut m = HashMap::new();
+        if let Some(map) = defs.as_object() {
+            for (name, d) in map {
+                if let Some(gvks) = d
+                    .get("x-kubernetes-group-version-kind")
+                    .and_then(Value::as_array)
+                {
+                    for g in gvks {
+                        let s =
+                            |k: &str| g.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                        m.insert((s("group"), s("version"), s("kind")), name.clone());
+                    }
+                }
+            }
+        }
+        m
+    });
+    let name = index.get(&(group.to_string(), version.to_string(), kind.to_string()))?;
+    defs.get(name)
 }
 
 #[cfg(test)]

@@ -173,6 +173,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         store: store.clone(),
         registry,
         watch: config.watch.clone(),
+        schemas: Default::default(),
     });
     let state = Arc::new(HttpState {
         api,

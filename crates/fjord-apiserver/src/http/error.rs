@@ -167,6 +167,28 @@ impl ApiError {
         ApiError::new(504, "Timeout", message)
     }
 
+    /// An error from a Status body built elsewhere (server-side apply's conflicts).
+    pub fn from_status(status: &Value) -> ApiError {
+        let code = status.get("code").and_then(Value::as_u64).unwrap_or(500) as u16;
+        let reason = match status.get("reason").and_then(Value::as_str) {
+            Some("Conflict") => "Conflict",
+            Some("BadRequest") => "BadRequest",
+            Some("Invalid") => "Invalid",
+            _ if code == 500 => "InternalError",
+            _ => "BadRequest",
+        };
+        ApiError {
+            code,
+            reason,
+            message: status
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            details: status.get("details").cloned(),
+        }
+    }
+
     /// The `Status` object.
     pub fn status(&self) -> Value {
         let mut s = json!({

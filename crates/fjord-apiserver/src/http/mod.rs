@@ -148,7 +148,11 @@ async fn resource(
     req: Request,
 ) -> ApiResult<Response> {
     let api = &state.api;
-    let query = Query::parse(req.uri().query());
+    let query = Query::parse(req.uri().query()).with_user_agent(
+        req.headers()
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+    );
     let repr = request::representation(req.headers());
     let method = req.method().clone();
     let sub = r.subresource.clone();
@@ -183,9 +187,7 @@ async fn resource(
             let (headers, body) = read_body(req).await?;
             let ty = body_type(&headers)?;
             match ty {
-                BodyType::ApplyPatch => Err(ApiError::unsupported_media_type(
-                    "server-side apply is not served yet by this server",
-                )),
+                BodyType::ApplyPatch => api.apply(&r, &query, &body).await,
                 BodyType::Json | BodyType::Yaml | BodyType::Protobuf => {
                     Err(ApiError::unsupported_media_type(
                         "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml",

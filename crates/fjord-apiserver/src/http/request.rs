@@ -10,9 +10,10 @@ use super::error::{ApiError, ApiResult};
 /// Largest accepted request body (a real apiserver's limit is 3 MiB).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
-/// The query parameters of a request, by name (last one wins).
+/// The query parameters of a request, by name (last one wins), and the field manager that
+/// non-apply writes are recorded under.
 #[derive(Debug, Default)]
-pub struct Query(HashMap<String, String>);
+pub struct Query(HashMap<String, String>, String);
 
 impl Query {
     /// Parses a raw query string.
@@ -24,7 +25,26 @@ impl Query {
                     .collect::<HashMap<_, _>>()
             })
             .unwrap_or_default(),
+            String::new(),
         )
+    }
+
+    /// Records the User-Agent, whose part before the first `/` names the manager of writes that
+    /// give no `fieldManager`.
+    pub fn with_user_agent(mut self, user_agent: Option<&str>) -> Query {
+        self.1 = user_agent
+            .and_then(|ua| ua.split('/').next())
+            .unwrap_or("")
+            .to_string();
+        self
+    }
+
+    /// The field manager of a non-apply write: `fieldManager`, else the User-Agent's prefix.
+    pub fn update_manager(&self) -> &str {
+        match self.get("fieldManager") {
+            Some(m) if !m.is_empty() => m,
+            _ => &self.1,
+        }
     }
 
     /// A parameter's value.

@@ -2,6 +2,7 @@
 //! memory; writes go through `admit` (type, name, namespace and schema checks) and then the store's
 //! precondition-checked commit.
 
+mod ownership;
 mod read;
 mod scale;
 mod watch;
@@ -18,6 +19,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::registry::{Registry, ResourceType};
 use crate::store::{CommitError, Precondition, Store, StoredObject, Write};
 
+pub use ownership::SchemaCache;
 pub use watch::WatchOptions;
 pub(crate) use write::keep_system_metadata;
 
@@ -29,6 +31,8 @@ pub struct Api {
     pub registry: Arc<Registry>,
     /// Watch timing.
     pub watch: WatchOptions,
+    /// Compiled schemas for field ownership and unknown-field pruning.
+    pub schemas: SchemaCache,
 }
 
 /// A JSON response.

@@ -11,8 +11,7 @@ use crate::http::request::{BodyType, FieldValidation, Query};
 use crate::lifecycle;
 use crate::object;
 use crate::patch;
-use crate::registry::{Origin, ResourceType};
-use crate::schema;
+use crate::registry::ResourceType;
 use crate::store::{Mutation, Precondition, StoredObject, Write};
 
 /// How many times a patch is retried when another writer got in between (no RV was asked for).
@@ -65,6 +64,9 @@ impl Api {
         if let Some(ns) = &ns {
             self.check_namespace_accepts_content(ns)?;
         }
+        // The field manager sees the request's object; what the server then sets (uid, status
+        // defaults) is owned by nobody, as on a real apiserver.
+        self.track_update(rt, None, None, &mut obj, q.update_manager())?;
         lifecycle::prepare_create(rt, &mut obj);
         let key = rt.key(ns.as_deref(), &name);
         let stored = self
@@ -133,8 +135,16 @@ impl Api {
             _ => Precondition::AtRevision(current.rev),
         };
         let warnings = self.admit(rt, &name, &mut obj, q.field_validation()?)?;
-        self.write_update(req, current, obj, precondition, dry_run, warnings)
-            .await
+        self.write_update(
+            req,
+            current,
+            obj,
+            precondition,
+            dry_run,
+            warnings,
+            q.update_manager(),
+        )
+        .await
     }
 
     /// PATCH of an object or of a subresource, with any patch type but apply.
@@ -194,7 +204,15 @@ impl Api {
             let precondition = Precondition::AtRevision(asked.unwrap_or(current.rev));
             let warnings = self.admit(rt, &name, &mut patched, field_validation)?;
             match self
-                .write_update(req, current, patched, precondition, dry_run, warnings)
+                .write_update(
+                    req,
+                    current,
+                    patched,
+                    precondition,
+                    dry_run,
+                    warnings,
+                    q.update_manager(),
+                )
                 .await
             {
                 Err(e) if e.code == 409 && asked.is_none() && e.reason == "Conflict" => continue,
@@ -205,6 +223,7 @@ impl Api {
     }
 
     /// The common end of PUT and PATCH: lifecycle rules, no-op detection, commit.
+    #[allow(clippy::too_many_arguments)]
     async fn write_update(
         &self,
         req: &ResourceRequest,
@@ -213,9 +232,17 @@ impl Api {
         precondition: Precondition,
         dry_run: bool,
         warnings: Vec<String>,
+        manager: &str,
     ) -> ApiResult<Response> {
         let rt = &req.rt;
         let name = object::name(&current.value).to_string();
+        self.track_update(
+            rt,
+            req.subresource.as_deref(),
+            Some(&current.value),
+            &mut new,
+            manager,
+        )?;
         lifecycle::prepare_update(rt, req.subresource.as_deref(), &current.value, &mut new)?;
         // The finalizers are gone from an object being deleted: it goes now.
         if object::is_deleting(&new) && object::finalizers(&new).is_empty() {
@@ -401,7 +428,11 @@ impl Api {
 
     /// Sets the object's namespace from the path (or checks they agree). Returns the namespace of a
     /// namespaced object.
-    fn bind_namespace(&self, req: &ResourceRequest, obj: &mut Value) -> ApiResult<Option<String>> {
+    pub(crate) fn bind_namespace(
+        &self,
+        req: &ResourceRequest,
+        obj: &mut Value,
+    ) -> ApiResult<Option<String>> {
         if !req.rt.namespaced {
             if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.remove("namespace");
@@ -438,7 +469,7 @@ impl Api {
 
     /// Checks what every write must satisfy: names, labels, declared fields, kind-specific
     /// validity. Returns warnings for `fieldValidation=Warn`.
-    fn admit(
+    pub(crate) fn admit(
         &self,
         rt: &ResourceType,
         name: &str,
@@ -459,21 +490,7 @@ impl Api {
         if !causes.is_empty() {
             return Err(ApiError::invalid(rt, name, causes));
         }
-        let unknown = match &rt.origin {
-            Origin::Crd {
-                schema: Some(s), ..
-            } => schema::prune_unknown(s, &schema::NoDefinitions, schema::Mode::Structural, obj),
-            Origin::Crd { schema: None, .. } => Vec::new(),
-            Origin::Builtin => match schema::builtin_root(&rt.group, &rt.version, &rt.kind) {
-                Some(s) => schema::prune_unknown(
-                    s,
-                    fjord_smd::builtin_definitions(),
-                    schema::Mode::Builtin,
-                    obj,
-                ),
-                None => Vec::new(),
-            },
-        };
+        let unknown = self.prune_unknown(rt, obj)?;
         if unknown.is_empty() {
             return Ok(Vec::new());
         }
