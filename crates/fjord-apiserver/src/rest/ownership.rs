@@ -41,10 +41,13 @@ impl KindSchema {
     }
 }
 
+/// (CRD name, version, hash of the version's schema)
+type CrdSchemaKey = (String, String, u64);
+
 /// Compiled CRD schemas, by CRD name, version and schema hash.
 #[derive(Default)]
 pub struct SchemaCache {
-    compiled: Mutex<HashMap<(String, String, u64), Arc<(Schema, TypeRef)>>>,
+    compiled: Mutex<HashMap<CrdSchemaKey, Arc<(Schema, TypeRef)>>>,
 }
 
 impl SchemaCache {
