@@ -2,6 +2,7 @@
 //! them into library configuration before doing any I/O.
 
 mod cluster;
+mod kustomize;
 
 use clap::{Parser, Subcommand};
 
@@ -18,10 +19,14 @@ enum Command {
     /// The embedded Kubernetes-compatible control plane.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// Native kustomize: render kustomizations like `kubectl kustomize`.
+    #[command(subcommand)]
+    Kustomize(kustomize::KustomizeCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Cluster(cmd) => cluster::run(cmd),
+        Command::Kustomize(cmd) => kustomize::run(cmd),
     }
 }
