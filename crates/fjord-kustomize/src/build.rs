@@ -103,6 +103,8 @@ pub(crate) struct Accumulated {
     pub config: TransformerConfig,
     pub vars: Vec<Var>,
     pub config_loaded: bool,
+    /// A custom OpenAPI schema (`openapi: {path: ...}`) for strategic merge patches.
+    pub openapi: Option<std::sync::Arc<Value>>,
 }
 
 pub(crate) struct Builder<'a> {
@@ -346,6 +348,7 @@ impl<'a> Builder<'a> {
             let (path, bytes) = self.read_file(kust, "crds", &crd)?;
             crate::transform::load_crd_config(kust, &path, &bytes, &mut acc.config)?;
         }
+        self.load_openapi(kust, acc)?;
         for comp in kust.strings("components")? {
             let dir = normalize(&kust.dir.join(&comp));
             let canon = self.src.canonical(&dir).map_err(|_| Error::NotFound {
@@ -376,6 +379,52 @@ impl<'a> Builder<'a> {
         crate::transform::run_transformers(self, kust, acc)?;
         crate::vars::merge_vars(kust, acc)?;
         Ok(())
+    }
+
+    fn load_openapi(&self, kust: &Kustomization, acc: &mut Accumulated) -> Result<()> {
+        let Some(spec) = kust.get("openapi") else {
+            return Ok(());
+        };
+        let path = spec.get("path").and_then(Value::as_str);
+        let version = spec.get("version").and_then(Value::as_str);
+        match (path, version) {
+            (Some(_), Some(_)) => Err(kust.field_error(
+                "openapi",
+                "builtin version and custom schema provided, cannot use both",
+            )),
+            (None, Some(v)) => {
+                if v == "v1.21.2" || v == "v1212" {
+                    Ok(())
+                } else {
+                    Err(kust.field_error(
+                        "openapi.version",
+                        "the specified OpenAPI version is not built in",
+                    ))
+                }
+            }
+            (Some(p), None) => {
+                let (file, bytes) = self.read_file(kust, "openapi.path", p)?;
+                let text = String::from_utf8_lossy(&bytes);
+                let doc = if text.trim_start().starts_with('{') {
+                    serde_json::from_str::<Value>(&text).map_err(|e| Error::ParseYaml {
+                        path: file.clone(),
+                        message: e.to_string(),
+                    })?
+                } else {
+                    crate::yaml::parse_documents(&text)
+                        .map_err(|e| Error::ParseYaml {
+                            path: file.clone(),
+                            message: e.to_string(),
+                        })?
+                        .into_iter()
+                        .next()
+                        .unwrap_or(Value::Null)
+                };
+                acc.openapi = Some(std::sync::Arc::new(doc));
+                Ok(())
+            }
+            (None, None) => Ok(()),
+        }
     }
 
     fn accumulate_entry(
@@ -421,6 +470,9 @@ impl<'a> Builder<'a> {
                 self.append(acc, r, &canon)?;
             }
             acc.config.merge(&sub_acc.config);
+            if acc.openapi.is_none() {
+                acc.openapi = sub_acc.openapi;
+            }
             for v in sub_acc.vars {
                 crate::vars::add_var(kust, acc, v)?;
             }

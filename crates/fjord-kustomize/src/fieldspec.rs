@@ -70,6 +70,8 @@ pub struct TransformerConfig {
     pub common_labels: Vec<FieldSpec>,
     /// labels with includeTemplates.
     pub template_labels: Vec<FieldSpec>,
+    /// Extra fields for every `labels` entry (`labels:` in a configuration file).
+    pub labels: Vec<FieldSpec>,
     /// commonAnnotations.
     pub common_annotations: Vec<FieldSpec>,
     /// images.
@@ -148,6 +150,7 @@ impl TransformerConfig {
                 "namespace" => &mut self.namespace,
                 "commonLabels" => &mut self.common_labels,
                 "templateLabels" => &mut self.template_labels,
+                "labels" => &mut self.labels,
                 "commonAnnotations" => &mut self.common_annotations,
                 "images" => &mut self.images,
                 "replicas" => &mut self.replicas,
@@ -218,6 +221,7 @@ impl TransformerConfig {
         add(&mut self.namespace, &other.namespace);
         add(&mut self.common_labels, &other.common_labels);
         add(&mut self.template_labels, &other.template_labels);
+        add(&mut self.labels, &other.labels);
         add(&mut self.common_annotations, &other.common_annotations);
         add(&mut self.images, &other.images);
         add(&mut self.replicas, &other.replicas);

@@ -241,22 +241,14 @@ pub(crate) fn run_generators(
             let mut binary = Map::new();
             for (k, v) in data {
                 if kind == "Secret" {
-                    text.insert(
-                        k,
-                        Value::from(base64::engine::general_purpose::STANDARD.encode(&v)),
-                    );
+                    text.insert(k, Value::from(encode_base64_lines(&v)));
                 } else {
                     match String::from_utf8(v) {
                         Ok(s) => {
                             text.insert(k, Value::from(s));
                         }
                         Err(e) => {
-                            binary.insert(
-                                k,
-                                Value::from(
-                                    base64::engine::general_purpose::STANDARD.encode(e.as_bytes()),
-                                ),
-                            );
+                            binary.insert(k, Value::from(encode_base64_lines(e.as_bytes())));
                         }
                     }
                 }
@@ -272,7 +264,9 @@ pub(crate) fn run_generators(
                     }),
                 );
             }
-            obj.insert("data".into(), Value::Object(text));
+            if kind == "Secret" || !text.is_empty() {
+                obj.insert("data".into(), Value::Object(text));
+            }
             if !binary.is_empty() {
                 obj.insert("binaryData".into(), Value::Object(binary));
             }
@@ -286,6 +280,21 @@ pub(crate) fn run_generators(
         }
     }
     Ok(())
+}
+
+/// Base64 as kustomize writes generated data: lines of 70 characters, each ending in a newline,
+/// once the text is longer than one line.
+fn encode_base64_lines(bytes: &[u8]) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    if encoded.len() < 70 {
+        return encoded;
+    }
+    let mut out = String::with_capacity(encoded.len() + encoded.len() / 70 + 1);
+    for chunk in encoded.as_bytes().chunks(70) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out
 }
 
 fn pairs_to_map(pairs: &[(String, String)]) -> Value {
@@ -371,7 +380,8 @@ fn combine(
                     }
                 }
             }
-            old.needs_hash = res.needs_hash;
+            // An object that came from a plain resource keeps its name as it is.
+            old.needs_hash = old.behavior.is_some() && res.needs_hash;
             if old.behavior.is_none() {
                 old.behavior = Some(behavior);
             }
@@ -386,12 +396,12 @@ pub(crate) fn content_hash(obj: &Map<String, Value>) -> String {
     let mut m = Map::new();
     m.insert("kind".into(), Value::from(kind));
     m.insert("name".into(), Value::from(""));
-    m.insert(
-        "data".into(),
-        obj.get("data")
-            .cloned()
-            .unwrap_or_else(|| Value::Object(Map::new())),
-    );
+    // kustomize writes an absent or empty data map as "".
+    let data = match obj.get("data") {
+        Some(Value::Object(d)) if !d.is_empty() => Value::Object(d.clone()),
+        _ => Value::from(""),
+    };
+    m.insert("data".into(), data);
     if kind == "ConfigMap" {
         if let Some(Value::Object(bd)) = obj.get("binaryData")
             && !bd.is_empty()

@@ -48,11 +48,20 @@ pub(crate) fn set_namespace(resources: &mut [Resource], ns: &str, specs: &[Field
             }
             continue;
         }
-        if gvk.is_cluster_scoped() {
-            continue;
-        }
-        if r.namespace() != ns {
+        if !gvk.is_cluster_scoped() && r.namespace() != ns {
             r.set_namespace(ns);
+        }
+        if matches!(gvk.kind.as_str(), "RoleBinding" | "ClusterRoleBinding")
+            && let Some(Value::Array(subjects)) = r.obj.get_mut("subjects")
+        {
+            // The default service account is taken to be the one of the new namespace.
+            for s in subjects.iter_mut().filter_map(Value::as_object_mut) {
+                if s.get("kind").and_then(Value::as_str) == Some("ServiceAccount")
+                    && s.get("name").and_then(Value::as_str) == Some("default")
+                {
+                    s.insert("namespace".into(), Value::String(ns.to_string()));
+                }
+            }
         }
         let extra: Vec<FieldSpec> = specs
             .iter()
@@ -153,6 +162,7 @@ fn labels(kust: &Kustomization, acc: &mut Accumulated) -> Result<()> {
                 .collect(),
             _ => Vec::new(),
         };
+        specs.extend(acc.config.labels.iter().cloned());
         if include_selectors {
             specs.extend(acc.config.common_labels.iter().cloned());
         } else {

@@ -226,6 +226,7 @@ fn patch_id(p: &Map<String, Value>) -> ResId {
 /// Applies a strategic merge patch to one resource, keeping its name, kind and namespace unless
 /// the options allow a change. Returns false when the patch deleted the object.
 fn apply_smp(
+    custom: Option<&std::sync::Arc<Value>>,
     res: &mut Resource,
     patch: &Map<String, Value>,
     allow_name: bool,
@@ -237,9 +238,9 @@ fn apply_smp(
         res.kind().to_string(),
         res.api_version().to_string(),
     );
-    let type_name = schema::root_type(&api, &kind);
+    let type_name = schema::root_type(custom, &api, &kind);
     let mut root = Value::Object(std::mem::take(&mut res.obj));
-    let outcome = smp::merge_object(&mut root, patch, type_name.as_deref());
+    let outcome = smp::merge_object(&mut root, patch, type_name.as_ref());
     if let Value::Object(m) = root {
         res.obj = m;
     }
@@ -284,7 +285,13 @@ fn apply_untargeted_smp(
             format!("no matches for Id {id}; failed to find unique target for patch {id}"),
         )),
         1 => {
-            if !apply_smp(&mut acc.resources[found[0]], patch, false, false) {
+            if !apply_smp(
+                acc.openapi.as_ref(),
+                &mut acc.resources[found[0]],
+                patch,
+                false,
+                false,
+            ) {
                 acc.resources.remove(found[0]);
             }
             Ok(())
@@ -397,7 +404,13 @@ pub(crate) fn patches(b: &Builder, kust: &Kustomization, acc: &mut Accumulated) 
                 let mut deleted = Vec::new();
                 for i in idx {
                     for p in &docs {
-                        if !apply_smp(&mut acc.resources[i], p, allow_name, allow_kind) {
+                        if !apply_smp(
+                            acc.openapi.as_ref(),
+                            &mut acc.resources[i],
+                            p,
+                            allow_name,
+                            allow_kind,
+                        ) {
                             deleted.push(i);
                             break;
                         }

@@ -3,13 +3,22 @@
 
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+
+/// A type in a schema: a named built-in type, or a node of a custom schema (`openapi:`).
+#[derive(Debug, Clone)]
+pub enum TypeRef {
+    /// A type of the built-in Kubernetes schema.
+    Builtin(String),
+    /// A schema node of a custom OpenAPI document (whole document, node).
+    Custom(Arc<Value>, Value),
+}
 
 /// What the schema says about one field.
 #[derive(Debug, Clone, Default)]
 pub struct FieldInfo {
     /// The field's type (for objects and lists of objects), if known.
-    pub type_name: Option<String>,
+    pub type_name: Option<TypeRef>,
     /// `x-kubernetes-patch-strategy` (e.g. `merge`, `retainKeys`, `merge,retainKeys`).
     pub strategy: String,
     /// `x-kubernetes-patch-merge-key`.
@@ -49,7 +58,7 @@ fn schema() -> &'static Schema {
                         fm.insert(
                             f.clone(),
                             FieldInfo {
-                                type_name: (!tn.is_empty()).then_some(tn),
+                                type_name: (!tn.is_empty()).then_some(TypeRef::Builtin(tn)),
                                 strategy: get(1),
                                 merge_key: get(2),
                             },
@@ -63,9 +72,80 @@ fn schema() -> &'static Schema {
     })
 }
 
+/// The root type of a kind: from the custom schema when it defines the kind, else built-in.
+pub fn root_type(custom: Option<&Arc<Value>>, api_version: &str, kind: &str) -> Option<TypeRef> {
+    if let Some(doc) = custom
+        && let Some(node) = custom_root(doc, api_version, kind)
+    {
+        return Some(TypeRef::Custom(doc.clone(), node));
+    }
+    builtin_root(api_version, kind).map(TypeRef::Builtin)
+}
+
+fn custom_defs(doc: &Value) -> Option<&serde_json::Map<String, Value>> {
+    doc.get("definitions")
+        .or_else(|| doc.get("$defs"))
+        .and_then(Value::as_object)
+}
+
+fn custom_root(doc: &Value, api_version: &str, kind: &str) -> Option<Value> {
+    let (group, version) = match api_version.rsplit_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", api_version),
+    };
+    custom_defs(doc)?
+        .values()
+        .find(|d| {
+            d.get("x-kubernetes-group-version-kind")
+                .and_then(Value::as_array)
+                .is_some_and(|gvks| {
+                    gvks.iter().any(|g| {
+                        g.get("kind").and_then(Value::as_str) == Some(kind)
+                            && g.get("group").and_then(Value::as_str).unwrap_or("") == group
+                            && g.get("version").and_then(Value::as_str) == Some(version)
+                    })
+                })
+        })
+        .cloned()
+}
+
+fn resolve_custom<'a>(doc: &'a Value, node: &'a Value) -> &'a Value {
+    match node.get("$ref").and_then(Value::as_str) {
+        Some(r) => custom_defs(doc)
+            .and_then(|d| d.get(r.rsplit('/').next().unwrap_or(r)))
+            .unwrap_or(node),
+        None => node,
+    }
+}
+
+/// What the schema says about `field` of type `t`.
+pub fn field_of(t: &TypeRef, name: &str) -> Option<FieldInfo> {
+    match t {
+        TypeRef::Builtin(type_name) => field(type_name, name),
+        TypeRef::Custom(doc, node) => {
+            let prop = resolve_custom(doc, node).get("properties")?.get(name)?;
+            let text = |k: &str| {
+                prop.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let child = match prop.get("items") {
+                Some(items) => resolve_custom(doc, items),
+                None => resolve_custom(doc, prop),
+            };
+            Some(FieldInfo {
+                type_name: Some(TypeRef::Custom(doc.clone(), child.clone())),
+                strategy: text("x-kubernetes-patch-strategy"),
+                merge_key: text("x-kubernetes-patch-merge-key"),
+            })
+        }
+    }
+}
+
 /// The root type of a built-in kind, by apiVersion and kind; falls back to the same kind in
 /// another version of the same group, then in any group.
-pub fn root_type(api_version: &str, kind: &str) -> Option<String> {
+fn builtin_root(api_version: &str, kind: &str) -> Option<String> {
     let s = schema();
     if let Some(t) = s.kinds.get(&format!("{api_version}/{kind}")) {
         return Some(t.clone());
@@ -88,7 +168,7 @@ pub fn root_type(api_version: &str, kind: &str) -> Option<String> {
         .map(|(_, t)| (*t).clone())
 }
 
-/// What the schema says about `field` of type `type_name`.
-pub fn field(type_name: &str, field: &str) -> Option<FieldInfo> {
+/// What the built-in schema says about `field` of type `type_name`.
+fn field(type_name: &str, field: &str) -> Option<FieldInfo> {
     schema().types.get(type_name)?.get(field).cloned()
 }

@@ -1,9 +1,9 @@
 //! Strategic merge patch, as kustomize applies it (kyaml's merge): maps merge, `null` deletes,
-//! lists of objects merge by their merge key (from the schema, or inferred from well-known keys
-//! such as `name` for kinds without a schema), other lists are replaced, and the `$patch`,
+//! lists of objects merge by the merge key the schema gives (patch elements first, then
+//! the ones only the target has), other lists are replaced, and the `$patch`,
 //! `$retainKeys` and `$deleteFromPrimitiveList` directives are honored.
 
-use super::schema::{self, FieldInfo};
+use super::schema::{self, FieldInfo, TypeRef};
 use serde_json::{Map, Value};
 
 /// Keys kyaml tries, in order, to merge lists of objects that have no schema.
@@ -30,7 +30,7 @@ pub enum MergeOutcome {
 pub fn merge_object(
     dst: &mut Value,
     patch: &Map<String, Value>,
-    type_name: Option<&str>,
+    type_name: Option<&TypeRef>,
 ) -> MergeOutcome {
     match patch.get("$patch").and_then(Value::as_str) {
         Some("delete") => return MergeOutcome::Deleted,
@@ -57,7 +57,7 @@ pub fn merge_object(
             continue;
         }
         let info = type_name
-            .and_then(|t| schema::field(t, k))
+            .and_then(|t| schema::field_of(t, k))
             .unwrap_or_default();
         merge_field(d, k, pv, &info);
     }
@@ -80,7 +80,7 @@ fn merge_field(d: &mut Map<String, Value>, k: &str, pv: &Value, info: &FieldInfo
             }
             match d.get_mut(k) {
                 Some(existing) if existing.is_object() => {
-                    merge_object(existing, pm, info.type_name.as_deref());
+                    merge_object(existing, pm, info.type_name.as_ref());
                 }
                 _ => {
                     d.insert(k.to_string(), Value::Object(clean(pm)));
@@ -122,8 +122,8 @@ fn merge_list(dst: Vec<Value>, patch: &[Value], info: &FieldInfo) -> Vec<Value> 
     let strategy_merge = info.strategy.split(',').any(|s| s == "merge");
     if all_scalars {
         if strategy_merge {
-            let mut out = dst;
-            for p in patch {
+            let mut out: Vec<Value> = Vec::new();
+            for p in patch.iter().chain(dst.iter()) {
                 if !out.contains(p) {
                     out.push(p.clone());
                 }
@@ -132,47 +132,37 @@ fn merge_list(dst: Vec<Value>, patch: &[Value], info: &FieldInfo) -> Vec<Value> 
         }
         return patch.to_vec();
     }
-    if !all_objects {
+    if !all_objects || info.merge_key.is_empty() || !strategy_merge {
         return clean_list(patch);
     }
-    let key = if !info.merge_key.is_empty() && strategy_merge {
-        Some(info.merge_key.clone())
-    } else if info.type_name.is_none() || info.merge_key.is_empty() {
-        infer_key(&dst, patch)
-    } else {
-        None
-    };
-    let Some(key) = key else {
-        return clean_list(patch);
-    };
-    let mut out = dst;
+    let key = info.merge_key.clone();
+    // Patch elements first, in patch order (merged with their counterpart), then the
+    // elements only the destination has: the order kustomize produces.
+    let mut dst: Vec<Option<Value>> = dst.into_iter().map(Some).collect();
+    let mut out = Vec::new();
     for p in patch {
         let Value::Object(pm) = p else { continue };
         let pkey = pm.get(&key);
-        let pos = pkey.and_then(|kv| out.iter().position(|e| e.get(&key) == Some(kv)));
+        let pos = pkey.and_then(|kv| {
+            dst.iter()
+                .position(|e| e.as_ref().and_then(|e| e.get(&key)) == Some(kv))
+        });
         if pm.get("$patch").and_then(Value::as_str) == Some("delete") {
-            if let Some(kv) = pkey {
-                out.retain(|e| e.get(&key) != Some(kv));
+            if let Some(i) = pos {
+                dst[i] = None;
             }
             continue;
         }
-        match pos {
-            Some(i) => {
-                merge_object(&mut out[i], pm, info.type_name.as_deref());
+        match pos.and_then(|i| dst[i].take()) {
+            Some(mut existing) => {
+                merge_object(&mut existing, pm, info.type_name.as_ref());
+                out.push(existing);
             }
             None => out.push(Value::Object(clean(pm))),
         }
     }
+    out.extend(dst.into_iter().flatten());
     out
-}
-
-fn infer_key(dst: &[Value], patch: &[Value]) -> Option<String> {
-    let first = dst.first().or(patch.first())?;
-    let obj = first.as_object()?;
-    INFERRED_KEYS
-        .iter()
-        .find(|k| obj.contains_key(**k))
-        .map(|k| k.to_string())
 }
 
 /// Removes directives from a value that is inserted as a whole.
@@ -205,8 +195,8 @@ mod tests {
 
     fn apply(dst: Value, patch: Value) -> Value {
         let mut d = dst;
-        let t = schema::root_type("apps/v1", "Deployment");
-        merge_object(&mut d, patch.as_object().unwrap(), t.as_deref());
+        let t = schema::root_type(None, "apps/v1", "Deployment");
+        merge_object(&mut d, patch.as_object().unwrap(), t.as_ref());
         d
     }
 
@@ -223,9 +213,9 @@ mod tests {
         assert_eq!(
             out["spec"]["template"]["spec"]["containers"],
             json!([
-                {"name": "a", "image": "x", "env": [{"name": "E", "value": "1"}, {"name": "F", "value": "2"}]},
-                {"name": "b", "image": "y"},
-                {"name": "c", "image": "z"}])
+                {"name": "a", "image": "x", "env": [{"name": "F", "value": "2"}, {"name": "E", "value": "1"}]},
+                {"name": "c", "image": "z"},
+                {"name": "b", "image": "y"}])
         );
     }
 
