@@ -6,17 +6,6 @@
 use super::schema::{self, FieldInfo, TypeRef};
 use serde_json::{Map, Value};
 
-/// Keys kyaml tries, in order, to merge lists of objects that have no schema.
-const INFERRED_KEYS: &[&str] = &[
-    "mountPath",
-    "devicePath",
-    "ip",
-    "type",
-    "topologyKey",
-    "name",
-    "containerPort",
-];
-
 /// Outcome of merging into an object.
 #[derive(Debug, PartialEq, Eq)]
 pub enum MergeOutcome {
