@@ -71,10 +71,11 @@ pub struct Kustomization {
 impl Kustomization {
     /// Parses and checks the text of a kustomization file.
     pub fn parse(path: &Path, text: &str) -> Result<Kustomization> {
-        let docs = crate::yaml::parse_documents(text).map_err(|e| Error::ParseYaml {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let docs =
+            crate::yaml::parse_documents_with(text, false).map_err(|e| Error::ParseYaml {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
         let raw = match docs.into_iter().next() {
             None => Map::new(),
             Some(Value::Object(m)) => m,

@@ -56,7 +56,8 @@ impl Gvk {
     }
 }
 
-/// Built-in cluster-scoped types, by group and kind.
+/// Built-in cluster-scoped types, by group and kind: those kustomize's built-in schema knows
+/// (newer kinds such as ValidatingAdmissionPolicy are namespaced as far as kustomize can tell).
 const CLUSTER_SCOPED: &[(&str, &str)] = &[
     ("apiregistration.k8s.io", "APIService"),
     ("certificates.k8s.io", "CertificateSigningRequest"),

@@ -23,6 +23,9 @@ pub(crate) struct Selector {
     pub namespace: String,
     pub label_selector: String,
     pub annotation_selector: String,
+    /// Name and namespace match exactly, against every id the object has had (replacements),
+    /// instead of as regular expressions against the original and current ids (patches).
+    pub exact_any_id: bool,
 }
 
 impl Selector {
@@ -37,6 +40,7 @@ impl Selector {
             namespace: s("namespace"),
             label_selector: s("labelSelector"),
             annotation_selector: s("annotationSelector"),
+            exact_any_id: false,
         };
         if let Some(api) = m.get("apiVersion").and_then(Value::as_str) {
             let g = Gvk::from_api_version(api, "");
@@ -57,11 +61,11 @@ impl Selector {
 
     /// Indices of the resources this selector picks.
     pub fn select(&self, resources: &[Resource]) -> std::result::Result<Vec<usize>, String> {
-        let name = Self::regex(&self.name)?;
-        let ns = Self::regex(&self.namespace)?;
-        let group = Self::regex(&self.group)?;
-        let version = Self::regex(&self.version)?;
-        let kind = Self::regex(&self.kind)?;
+        let (name, ns) = if self.exact_any_id {
+            (None, None)
+        } else {
+            (Self::regex(&self.name)?, Self::regex(&self.namespace)?)
+        };
         let mut out = Vec::new();
         for (i, r) in resources.iter().enumerate() {
             let cur = r.id();
@@ -85,12 +89,19 @@ impl Selector {
             {
                 continue;
             }
+            if self.exact_any_id {
+                let ids = r.all_ids();
+                if !self.name.is_empty() && !ids.iter().any(|id| id.name == self.name) {
+                    continue;
+                }
+                if !self.namespace.is_empty() && !ids.iter().any(|id| eff(id) == self.namespace) {
+                    continue;
+                }
+            }
             let gvk = r.gvk();
-            if group.as_ref().is_some_and(|re| !re.is_match(&gvk.group))
-                || version
-                    .as_ref()
-                    .is_some_and(|re| !re.is_match(&gvk.version))
-                || kind.as_ref().is_some_and(|re| !re.is_match(&gvk.kind))
+            if (!self.group.is_empty() && self.group != gvk.group)
+                || (!self.version.is_empty() && self.version != gvk.version)
+                || (!self.kind.is_empty() && self.kind != gvk.kind)
             {
                 continue;
             }

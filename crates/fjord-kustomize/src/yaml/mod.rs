@@ -7,4 +7,4 @@ mod parse;
 #[allow(unused_imports)]
 pub(crate) use emit::go_key_cmp;
 pub use emit::to_yaml;
-pub use parse::{YamlError, parse_documents};
+pub use parse::{YamlError, parse_documents, parse_documents_with};

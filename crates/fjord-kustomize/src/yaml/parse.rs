@@ -121,6 +121,12 @@ impl MarkedEventReceiver for TreeBuilder {
 /// Parses every document in `text`. Empty documents (only comments, or `---` alone) are skipped,
 /// as kustomize's reader skips them.
 pub fn parse_documents(text: &str) -> Result<Vec<Value>, YamlError> {
+    parse_documents_with(text, true)
+}
+
+/// Like [`parse_documents`]; with `strict` false a repeated mapping key replaces the earlier
+/// one (kustomize reads kustomization files this way) instead of failing.
+pub fn parse_documents_with(text: &str, strict: bool) -> Result<Vec<Value>, YamlError> {
     let mut builder = TreeBuilder::default();
     let mut parser = Parser::new_from_str(text);
     parser.load(&mut builder, true).map_err(|e| YamlError {
@@ -132,7 +138,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Value>, YamlError> {
     }
     let mut out = Vec::new();
     for doc in builder.docs.into_iter().flatten() {
-        let v = to_value(&doc, Mode::Top)?;
+        let v = to_value(&doc, Mode::Top, strict)?;
         if !v.is_null() {
             out.push(v);
         }
@@ -150,13 +156,13 @@ enum Mode {
     Normal,
 }
 
-fn to_value(node: &Node, mode: Mode) -> Result<Value, YamlError> {
+fn to_value(node: &Node, mode: Mode, strict: bool) -> Result<Value, YamlError> {
     match node {
         Node::Scalar { text, .. } if mode == Mode::RawStrings => Ok(Value::String(text.clone())),
         Node::Scalar { text, plain, tag } => Ok(resolve_scalar(text, *plain, tag.as_deref())),
         Node::Seq(items) => items
             .iter()
-            .map(|n| to_value(n, Mode::Normal))
+            .map(|n| to_value(n, Mode::Normal, strict))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
         Node::Map(entries, line) => {
@@ -178,7 +184,7 @@ fn to_value(node: &Node, mode: Mode) -> Result<Value, YamlError> {
                         });
                     }
                 };
-                if map.contains_key(&key) {
+                if strict && map.contains_key(&key) {
                     return Err(YamlError {
                         message: format!("mapping key {key:?} already defined"),
                         line: *line,
@@ -190,7 +196,7 @@ fn to_value(node: &Node, mode: Mode) -> Result<Value, YamlError> {
                     (Mode::RawStrings, _) => Mode::RawStrings,
                     _ => Mode::Normal,
                 };
-                let child = to_value(v, child_mode)?;
+                let child = to_value(v, child_mode, strict)?;
                 map.insert(key, child);
             }
             for m in merges {
@@ -199,7 +205,7 @@ fn to_value(node: &Node, mode: Mode) -> Result<Value, YamlError> {
                     other => vec![other],
                 };
                 for src in sources {
-                    if let Value::Object(src_map) = to_value(src, Mode::Normal)? {
+                    if let Value::Object(src_map) = to_value(src, Mode::Normal, strict)? {
                         for (k, v) in src_map {
                             map.entry(k).or_insert(v);
                         }
