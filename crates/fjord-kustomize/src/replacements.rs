@@ -249,7 +249,7 @@ fn split_field_path(path: &str) -> Vec<String> {
     out
 }
 
-fn list_match<'a>(seg: &'a str) -> Option<(&'a str, &'a str)> {
+fn list_match(seg: &str) -> Option<(&str, &str)> {
     seg.strip_prefix('[')?.strip_suffix(']')?.split_once('=')
 }
 
