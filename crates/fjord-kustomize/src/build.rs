@@ -96,6 +96,16 @@ pub fn build(source: &dyn FileSource, dir: &Path, options: &BuildOptions) -> Res
     Ok(ResourceList { docs })
 }
 
+/// Builds a directory named by `transformers:`/`generators:` into plain objects (plugin
+/// configurations), with the same steps as a top-level build.
+pub(crate) fn build_nested(b: &Builder, dir: &Path) -> Result<Vec<Map<String, Value>>> {
+    let kust = b.load_kustomization(dir)?;
+    let mut acc = b.accumulate(&kust, Accumulated::default())?;
+    crate::generate::add_hash_suffixes(&mut acc.resources);
+    crate::nameref::fix_name_references(&kust, &mut acc.resources, &acc.config)?;
+    Ok(acc.resources.into_iter().map(|r| r.obj).collect())
+}
+
 /// What a kustomization level hands up to its parent.
 #[derive(Debug, Default)]
 pub(crate) struct Accumulated {
@@ -376,6 +386,7 @@ impl<'a> Builder<'a> {
             *acc = self.accumulate(&sub, taken)?;
         }
         crate::generate::run_generators(self, kust, acc)?;
+        crate::plugins::run_generator_plugins(self, kust, acc)?;
         crate::transform::run_transformers(self, kust, acc)?;
         crate::vars::merge_vars(kust, acc)?;
         Ok(())

@@ -150,6 +150,17 @@ impl Kustomization {
         })
     }
 
+    /// A kustomization with the given fields, at the same place as `base` (used to run a
+    /// builtin plugin configuration through the transformer or generator it configures).
+    pub fn synthetic(base: &Kustomization, fields: Map<String, Value>) -> Kustomization {
+        Kustomization {
+            path: base.path.clone(),
+            dir: base.dir.clone(),
+            kind: KustKind::Kustomization,
+            fields,
+        }
+    }
+
     /// An error about `field` of this file.
     pub fn field_error(&self, field: &str, message: impl Into<String>) -> Error {
         Error::InvalidKustomization {

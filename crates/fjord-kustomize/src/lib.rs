@@ -24,6 +24,7 @@ mod kustomization;
 mod nameref;
 mod order;
 mod patch;
+mod plugins;
 mod replacements;
 mod resource;
 mod source;

@@ -15,6 +15,16 @@ pub(crate) fn run_transformers(
     kust: &Kustomization,
     acc: &mut Accumulated,
 ) -> Result<()> {
+    run_builtin_transformers(b, kust, acc)?;
+    crate::plugins::run_transformer_plugins(b, kust, acc)
+}
+
+/// The transformers configured by kustomization fields, in kustomize's order.
+pub(crate) fn run_builtin_transformers(
+    b: &Builder,
+    kust: &Kustomization,
+    acc: &mut Accumulated,
+) -> Result<()> {
     crate::patch::patches_strategic_merge(b, kust, acc)?;
     crate::patch::patches(b, kust, acc)?;
     namespace(kust, acc)?;
@@ -25,7 +35,6 @@ pub(crate) fn run_transformers(
     replicas(kust, acc)?;
     images(kust, acc)?;
     crate::replacements::run(b, kust, acc)?;
-    crate::patch::transformer_plugins(b, kust, acc)?;
     Ok(())
 }
 

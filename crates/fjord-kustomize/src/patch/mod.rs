@@ -470,24 +470,3 @@ pub(crate) fn patches_json6902(
     }
     Ok(())
 }
-
-/// `transformers:`, `generators:` and `validators:` name plugin configurations; only the
-/// builtin ones that map onto kustomization fields would be meaningful, and none is supported yet.
-pub(crate) fn transformer_plugins(
-    _b: &Builder,
-    kust: &Kustomization,
-    _acc: &mut Accumulated,
-) -> Result<()> {
-    for field in ["transformers", "generators", "validators"] {
-        if !kust.strings(field)?.is_empty() {
-            return Err(crate::error::Error::Unsupported {
-                path: kust.path.clone(),
-                field: field.into(),
-                message:
-                    "transformer, generator and validator plugin configurations are not supported"
-                        .into(),
-            });
-        }
-    }
-    Ok(())
-}
