@@ -91,6 +91,7 @@ pub fn build(source: &dyn FileSource, dir: &Path, options: &BuildOptions) -> Res
     crate::generate::add_hash_suffixes(&mut acc.resources);
     crate::nameref::fix_name_references(&kust, &mut acc.resources, &acc.config)?;
     crate::vars::resolve_vars(&kust, &mut acc.resources, &acc.vars, &acc.config)?;
+    crate::metadata::apply_build_metadata(&kust, &dir, &mut acc.resources)?;
     let resources = crate::order::sort(&kust, acc.resources)?;
     let docs = resources.into_iter().map(|r| r.obj).collect();
     Ok(ResourceList { docs })
@@ -497,7 +498,7 @@ impl<'a> Builder<'a> {
         let text = String::from_utf8_lossy(&bytes);
         let display = Path::new(entry);
         for mut r in self.parse_resources(display, &text)? {
-            r.origin_path = Some(entry.to_string());
+            r.origin = Some(crate::resource::Origin::File(joined.clone()));
             self.append(acc, r, display)?;
         }
         Ok(())

@@ -276,6 +276,16 @@ pub(crate) fn run_generators(
             let mut res = Resource::new(obj);
             res.needs_hash = opts.disable_hash != Some(true);
             res.behavior = Some(behavior);
+            res.origin = Some(crate::resource::Origin::Generator {
+                file: kust.path.clone(),
+                kind: if kind == "ConfigMap" {
+                    "ConfigMapGenerator"
+                } else {
+                    "SecretGenerator"
+                }
+                .to_string(),
+                name: None,
+            });
             combine(kust, acc, res, behavior, &field)?;
         }
     }
@@ -345,6 +355,7 @@ fn combine(
             };
             let old = &mut acc.resources[idx];
             if behavior == Behavior::Replace {
+                old.origin = res.origin.clone();
                 for f in ["data", "binaryData", "type", "immutable"] {
                     old.obj.remove(f);
                     if let Some(v) = res.obj.get(f) {

@@ -21,6 +21,7 @@ mod error;
 mod fieldspec;
 mod generate;
 mod kustomization;
+mod metadata;
 mod nameref;
 mod order;
 mod patch;

@@ -13,10 +13,15 @@ use crate::source::normalize;
 use serde_json::{Map, Value};
 
 /// Reads the plugin configurations named by `field` (`transformers` or `generators`).
-fn load_configs(b: &Builder, kust: &Kustomization, field: &str) -> Result<Vec<Map<String, Value>>> {
+fn load_configs(
+    b: &Builder,
+    kust: &Kustomization,
+    field: &str,
+) -> Result<Vec<(Map<String, Value>, std::path::PathBuf)>> {
     let mut out = Vec::new();
     for (i, entry) in kust.strings(field)?.iter().enumerate() {
         let f = format!("{field}[{i}]");
+        let mut origin = kust.path.clone();
         let docs: Vec<Value> = if entry.contains('\n') {
             crate::yaml::parse_documents(entry)
                 .map_err(|e| kust.field_error(&f, format!("inline configuration: {e}")))?
@@ -27,6 +32,7 @@ fn load_configs(b: &Builder, kust: &Kustomization, field: &str) -> Result<Vec<Ma
                 list.into_iter().map(Value::Object).collect()
             } else {
                 let (path, bytes) = b.read_file(kust, &f, entry)?;
+                origin = normalize(&kust.dir.join(entry));
                 crate::yaml::parse_documents(&String::from_utf8_lossy(&bytes)).map_err(|e| {
                     Error::ParseYaml {
                         path,
@@ -37,7 +43,7 @@ fn load_configs(b: &Builder, kust: &Kustomization, field: &str) -> Result<Vec<Ma
         };
         for d in docs {
             match d {
-                Value::Object(m) => out.push(m),
+                Value::Object(m) => out.push((m, origin.clone())),
                 _ => return Err(kust.field_error(&f, "a plugin configuration must be a mapping")),
             }
         }
@@ -104,7 +110,7 @@ pub(crate) fn run_transformer_plugins(
             });
         }
     }
-    for cfg in load_configs(b, kust, "transformers")? {
+    for (cfg, _) in load_configs(b, kust, "transformers")? {
         if cfg.get("apiVersion").and_then(Value::as_str) != Some("builtin") {
             return Err(unsupported(kust, "transformers", &cfg));
         }
@@ -197,7 +203,7 @@ pub(crate) fn run_generator_plugins(
     kust: &Kustomization,
     acc: &mut Accumulated,
 ) -> Result<()> {
-    for cfg in load_configs(b, kust, "generators")? {
+    for (cfg, origin) in load_configs(b, kust, "generators")? {
         if cfg.get("apiVersion").and_then(Value::as_str) != Some("builtin") {
             return Err(unsupported(kust, "generators", &cfg));
         }
@@ -216,14 +222,31 @@ pub(crate) fn run_generator_plugins(
         copy(&meta, "name", "name", &mut entry);
         copy(&meta, "namespace", "namespace", &mut entry);
         for k in [
-            "behavior", "files", "literals", "envs", "env", "options", "type",
+            "name",
+            "namespace",
+            "behavior",
+            "files",
+            "literals",
+            "envs",
+            "env",
+            "options",
+            "type",
         ] {
             copy(&cfg, k, k, &mut entry);
         }
         let mut fields = Map::new();
         fields.insert(target.into(), Value::Array(vec![Value::Object(entry)]));
         let synth = Kustomization::synthetic(kust, fields);
+        let before = acc.resources.len();
         crate::generate::run_generators(b, &synth, acc)?;
+        let name = meta.get("name").and_then(Value::as_str).map(str::to_string);
+        for r in acc.resources.iter_mut().skip(before) {
+            r.origin = Some(crate::resource::Origin::Generator {
+                file: origin.clone(),
+                kind: kind.to_string(),
+                name: name.clone(),
+            });
+        }
     }
     Ok(())
 }

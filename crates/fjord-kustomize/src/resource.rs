@@ -172,6 +172,22 @@ pub enum Behavior {
     Replace,
 }
 
+/// Where an object came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Read from this file.
+    File(std::path::PathBuf),
+    /// Made by a generator configured in `file`.
+    Generator {
+        /// The kustomization (or plugin configuration) file.
+        file: std::path::PathBuf,
+        /// Generator kind (`ConfigMapGenerator`, `SecretGenerator`).
+        kind: String,
+        /// Name of a plugin configuration, if it came from one.
+        name: Option<String>,
+    },
+}
+
 /// One object and its build history.
 #[derive(Debug, Clone)]
 pub struct Resource {
@@ -187,8 +203,10 @@ pub struct Resource {
     pub needs_hash: bool,
     /// Generator behavior, for objects made by generators.
     pub behavior: Option<Behavior>,
-    /// Where it came from (file path relative to the build root), for buildMetadata.
-    pub origin_path: Option<String>,
+    /// Where it came from, for `buildMetadata: [originAnnotations]`.
+    pub origin: Option<Origin>,
+    /// Vars whose object reference was bound to this object where they were declared.
+    pub ref_vars: Vec<String>,
 }
 
 impl Resource {
@@ -201,7 +219,8 @@ impl Resource {
             suffixes: Vec::new(),
             needs_hash: false,
             behavior: None,
-            origin_path: None,
+            origin: None,
+            ref_vars: Vec::new(),
         }
     }
     /// `apiVersion`.

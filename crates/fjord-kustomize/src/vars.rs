@@ -85,9 +85,43 @@ pub(crate) fn merge_vars(kust: &Kustomization, acc: &mut Accumulated) -> Result<
                 kust.transform_error(&field, format!("var '{}' already encountered", v.name))
             );
         }
+        // Bind the var to the one object its reference names at this level.
+        let matches: Vec<usize> = acc
+            .resources
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| var_matches(&v, r))
+            .map(|(i, _)| i)
+            .collect();
+        if matches.len() > 1 {
+            return Err(kust.transform_error(
+                &field,
+                format!(
+                    "found {} resId matches for var '{}' (unable to disambiguate)",
+                    matches.len(),
+                    v.name
+                ),
+            ));
+        }
+        if let Some(&i) = matches.first() {
+            acc.resources[i].ref_vars.push(v.name.clone());
+        }
         acc.vars.push(v);
     }
     Ok(())
+}
+
+fn var_matches(v: &Var, r: &Resource) -> bool {
+    let gvk = r.gvk();
+    (v.gvk.kind.is_empty() || v.gvk.kind == gvk.kind)
+        && (v.gvk.group.is_empty() || v.gvk.group == gvk.group)
+        && (v.gvk.version.is_empty() || v.gvk.version == gvk.version)
+        && r.all_ids().iter().any(|id| {
+            id.name == v.obj_name
+                && (v.obj_namespace.is_empty()
+                    || id.effective_namespace() == v.obj_namespace.as_str()
+                    || id.namespace == v.obj_namespace)
+        })
 }
 
 /// Reads a dotted field path (`spec.ports[0].port`, `a.b`) from an object.
@@ -136,7 +170,7 @@ fn split_dotted(path: &str) -> Vec<String> {
     out
 }
 
-fn expand(s: &str, values: &[(String, String)], used: &mut Vec<String>) -> String {
+fn expand(s: &str, values: &[(String, Value)], used: &mut Vec<String>) -> String {
     let mut out = String::new();
     let mut rest = s;
     while let Some(i) = rest.find("$(") {
@@ -147,7 +181,10 @@ fn expand(s: &str, values: &[(String, String)], used: &mut Vec<String>) -> Strin
                 let name = &after[..j];
                 match values.iter().find(|(n, _)| n == name) {
                     Some((_, v)) => {
-                        out.push_str(v);
+                        out.push_str(
+                            &crate::kustomization::scalar_string(v)
+                                .unwrap_or_else(|| v.to_string()),
+                        );
                         if !used.iter().any(|u| u == name) {
                             used.push(name.to_string());
                         }
@@ -183,18 +220,7 @@ pub(crate) fn resolve_vars(
     for v in vars {
         let matches: Vec<&Resource> = resources
             .iter()
-            .filter(|r| {
-                let gvk = r.gvk();
-                (v.gvk.kind.is_empty() || v.gvk.kind == gvk.kind)
-                    && (v.gvk.group.is_empty() || v.gvk.group == gvk.group)
-                    && (v.gvk.version.is_empty() || v.gvk.version == gvk.version)
-                    && r.all_ids().iter().any(|id| {
-                        id.name == v.obj_name
-                            && (v.obj_namespace.is_empty()
-                                || id.effective_namespace() == v.obj_namespace.as_str()
-                                || id.namespace == v.obj_namespace)
-                    })
-            })
+            .filter(|r| r.ref_vars.iter().any(|n| *n == v.name))
             .collect();
         let target = match matches.len() {
             0 => {
@@ -228,13 +254,7 @@ pub(crate) fn resolve_vars(
                 ),
             )
         })?;
-        let text = match value {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            other => other.to_string(),
-        };
-        values.push((v.name.clone(), text));
+        values.push((v.name.clone(), value.clone()));
     }
     let mut used = Vec::new();
     for r in resources.iter_mut() {
@@ -246,7 +266,15 @@ pub(crate) fn resolve_vars(
     Ok(())
 }
 
-fn expand_value(v: &mut Value, values: &[(String, String)], used: &mut Vec<String>) {
+fn expand_value(v: &mut Value, values: &[(String, Value)], used: &mut Vec<String>) {
+    // A field that is exactly one placeholder takes the var's value with its type.
+    if let Value::String(s) = v
+        && let Some(name) = s.strip_prefix("$(").and_then(|r| r.strip_suffix(')'))
+        && let Some((_, val)) = values.iter().find(|(n, _)| n == name)
+    {
+        *v = val.clone();
+        return;
+    }
     match v {
         Value::String(s) if s.contains("$(") => *s = expand(s, values, used),
         Value::Array(items) => items.iter_mut().for_each(|i| expand_value(i, values, used)),
