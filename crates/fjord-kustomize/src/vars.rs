@@ -220,7 +220,7 @@ pub(crate) fn resolve_vars(
     for v in vars {
         let matches: Vec<&Resource> = resources
             .iter()
-            .filter(|r| r.ref_vars.iter().any(|n| *n == v.name))
+            .filter(|r| r.ref_vars.contains(&v.name))
             .collect();
         let target = match matches.len() {
             0 => {
