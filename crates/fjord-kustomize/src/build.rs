@@ -91,6 +91,13 @@ pub fn build(source: &dyn FileSource, dir: &Path, options: &BuildOptions) -> Res
     crate::generate::add_hash_suffixes(&mut acc.resources);
     crate::nameref::fix_name_references(&kust, &mut acc.resources, &acc.config)?;
     crate::vars::resolve_vars(&kust, &mut acc.resources, &acc.vars, &acc.config)?;
+    // Objects marked local-config feed the build but are not part of its output.
+    acc.resources.retain(|r| {
+        r.annotations()
+            .get("config.kubernetes.io/local-config")
+            .and_then(Value::as_str)
+            != Some("true")
+    });
     crate::metadata::apply_build_metadata(&kust, &dir, &mut acc.resources)?;
     let resources = crate::order::sort(&kust, acc.resources)?;
     let docs = resources.into_iter().map(|r| r.obj).collect();

@@ -72,11 +72,6 @@ const CLUSTER_SCOPED: &[(&str, &str)] = &[
     ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
     ("networking.k8s.io", "IngressClass"),
     ("networking.k8s.io", "IPAddress"),
-    ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"),
-    (
-        "admissionregistration.k8s.io",
-        "MutatingAdmissionPolicyBinding",
-    ),
     (
         "admissionregistration.k8s.io",
         "MutatingWebhookConfiguration",
@@ -98,11 +93,6 @@ const CLUSTER_SCOPED: &[(&str, &str)] = &[
     ("storagemigration.k8s.io", "StorageVersionMigration"),
     ("authorization.k8s.io", "SubjectAccessReview"),
     ("authentication.k8s.io", "TokenReview"),
-    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
-    (
-        "admissionregistration.k8s.io",
-        "ValidatingAdmissionPolicyBinding",
-    ),
     (
         "admissionregistration.k8s.io",
         "ValidatingWebhookConfiguration",

@@ -95,13 +95,14 @@ fn name_prefix_suffix(kust: &Kustomization, acc: &mut Accumulated) -> Result<()>
         if matches!(gvk.kind.as_str(), "CustomResourceDefinition" | "Namespace") {
             continue;
         }
-        let specs: Vec<&FieldSpec> = acc
-            .config
-            .name_prefix
-            .iter()
-            .filter(|s| s.applies_to(&gvk))
-            .collect();
-        if specs.is_empty() {
+        // Without configured field specs the name itself is the only field (kustomize's default).
+        if !acc.config.name_prefix.is_empty()
+            && !acc
+                .config
+                .name_prefix
+                .iter()
+                .any(|s| s.applies_to(&gvk) && s.path == ["metadata", "name"])
+        {
             continue;
         }
         let new = format!("{prefix}{}{suffix}", r.name());
@@ -317,20 +318,51 @@ fn images(kust: &Kustomization, acc: &mut Accumulated) -> Result<()> {
         return Ok(());
     }
     let specs = acc.config.images.clone();
-    for r in acc.resources.iter_mut() {
-        let _ = apply_specs::<()>(r, &specs, &mut |v| {
-            if let Value::String(s) = v {
-                for rule in &rules {
-                    if let Some(new) = update_image(s, rule) {
-                        *s = new;
-                        break;
-                    }
+    let update = |v: &mut Value| {
+        if let Value::String(s) = v {
+            for rule in &rules {
+                if let Some(new) = update_image(s, rule) {
+                    *s = new;
+                    break;
                 }
             }
+        }
+    };
+    for r in acc.resources.iter_mut() {
+        let mut root = Value::Object(std::mem::take(&mut r.obj));
+        walk_containers(&mut root, &update);
+        if let Value::Object(m) = root {
+            r.obj = m;
+        }
+        let _ = apply_specs::<()>(r, &specs, &mut |v| {
+            update(v);
             Ok(())
         });
     }
     Ok(())
+}
+
+/// Calls `f` on the `image` of every element of every `containers` or `initContainers` list,
+/// wherever it sits in the object (kustomize's default image field specs).
+fn walk_containers(v: &mut Value, f: &dyn Fn(&mut Value)) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m.iter_mut() {
+                if (k == "containers" || k == "initContainers")
+                    && let Value::Array(items) = child
+                {
+                    for item in items.iter_mut() {
+                        if let Some(image) = item.get_mut("image") {
+                            f(image);
+                        }
+                    }
+                }
+                walk_containers(child, f);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| walk_containers(i, f)),
+        _ => {}
+    }
 }
 
 /// `crds:` files: each CRD's schema may mark fields as references to other objects
@@ -355,12 +387,25 @@ pub(crate) fn load_crd_config(
     for doc in docs {
         let Value::Object(defs) = doc else { continue };
         for (def_name, def) in &defs {
+            let schema = crd_schema(def);
+            let props = schema.get("properties").and_then(Value::as_object);
+            // Only objects with a kind of their own start a walk (lists and sub-types are reached by $ref).
+            if !props.is_some_and(|p| {
+                p.contains_key("kind") && p.contains_key("apiVersion") && !p.contains_key("items")
+            }) {
+                continue;
+            }
             let kind = def_name.rsplit('.').next().unwrap_or(def_name).to_string();
             let mut path_stack = Vec::new();
-            collect_crd_refs(def, &defs, &kind, &mut path_stack, config, 0);
+            collect_crd_refs(schema, &defs, &kind, &mut path_stack, config, 0);
         }
     }
     Ok(())
+}
+
+/// A definition's schema, unwrapping the `{Schema: ..., Dependencies: ...}` form.
+fn crd_schema(def: &Value) -> &Value {
+    def.get("Schema").unwrap_or(def)
 }
 
 fn collect_crd_refs(
@@ -383,6 +428,7 @@ fn collect_crd_refs(
             .get("$ref")
             .and_then(Value::as_str)
             .and_then(|r| defs.get(r.trim_start_matches("#/definitions/")))
+            .map(crd_schema)
             .unwrap_or(prop);
         if let Some(ref_kind) = prop
             .get("x-kubernetes-object-ref-kind")
