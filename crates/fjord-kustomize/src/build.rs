@@ -81,12 +81,6 @@ pub fn build(source: &dyn FileSource, dir: &Path, options: &BuildOptions) -> Res
         stack: std::cell::RefCell::new(Vec::new()),
     };
     let kust = b.load_kustomization(&dir)?;
-    if kust.kind == KustKind::Component {
-        return Err(kust.field_error(
-            "kind",
-            "a Component cannot be built directly; use it from a Kustomization",
-        ));
-    }
     let mut acc = b.accumulate(&kust, Accumulated::default())?;
     crate::generate::add_hash_suffixes(&mut acc.resources);
     crate::nameref::fix_name_references(&kust, &mut acc.resources, &acc.config)?;

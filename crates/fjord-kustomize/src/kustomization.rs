@@ -121,7 +121,10 @@ impl Kustomization {
             .get("apiVersion")
             .and_then(Value::as_str)
             .unwrap_or("");
-        if kind == KustKind::Component && api != "kustomize.config.k8s.io/v1alpha1" {
+        if kind == KustKind::Component
+            && !api.is_empty()
+            && api != "kustomize.config.k8s.io/v1alpha1"
+        {
             return Err(Error::InvalidKustomization {
                 path: path.to_path_buf(),
                 field: "apiVersion".into(),

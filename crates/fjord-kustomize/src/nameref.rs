@@ -42,6 +42,31 @@ pub(crate) fn fix_name_references(
             cluster_scoped: r.gvk().is_cluster_scoped(),
         })
         .collect();
+    for r in resources.iter() {
+        if !matches!(r.kind(), "RoleBinding" | "ClusterRoleBinding") {
+            continue;
+        }
+        for s in r
+            .obj
+            .get("subjects")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let blank = s
+                .get("namespace")
+                .is_some_and(|n| n.is_null() || n.as_str() == Some(""));
+            if s.get("kind").and_then(Value::as_str) == Some("ServiceAccount") && blank {
+                return Err(kust.transform_error(
+                    "nameReference",
+                    format!(
+                        "Invalid Input: namespace is blank for resource {:?}",
+                        r.id().to_string()
+                    ),
+                ));
+            }
+        }
+    }
     for rule in &config.name_reference {
         let cands: Vec<&Candidate> = snapshot
             .iter()

@@ -307,6 +307,17 @@ fn images(kust: &Kustomization, acc: &mut Accumulated) -> Result<()> {
                 ));
             }
         }
+        let name = s("name");
+        if name.is_empty()
+            || name.contains([
+                '[', ']', '{', '}', '(', ')', '*', '+', '?', '\\', '^', '$', '|', ' ',
+            ])
+        {
+            return Err(kust.field_error(
+                &format!("images[{i}].name"),
+                format!("invalid image name {name:?}"),
+            ));
+        }
         rules.push(ImageRule {
             name: s("name"),
             new_name: s("newName"),
