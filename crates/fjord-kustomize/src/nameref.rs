@@ -224,15 +224,10 @@ fn update_value(
                 .get("namespace")
                 .and_then(Value::as_str)
                 .map(str::to_string);
-            let lookup_ns = ns.clone().unwrap_or_else(|| referrer.id.namespace.clone());
-            let lookup = if ns.is_some() || !referrer.cluster_scoped {
-                Some(lookup_ns.as_str())
-            } else {
-                None
-            };
+            let lookup = ns.as_deref();
             if let Some(c) = select(&name, lookup, cands, referrer, target)? {
                 m.insert("name".into(), Value::String(c.cur.name.clone()));
-                if ns.is_some() && !c.cur.namespace.is_empty() {
+                if !c.cur.namespace.is_empty() && (ns.is_some() || m.contains_key("kind")) {
                     m.insert("namespace".into(), Value::String(c.cur.namespace.clone()));
                 }
             }

@@ -57,7 +57,11 @@ pub(crate) fn set_namespace(resources: &mut [Resource], ns: &str, specs: &[Field
             }
             continue;
         }
-        if !gvk.is_cluster_scoped() && r.namespace() != ns {
+        if gvk.is_cluster_scoped() {
+            // kustomize records the visit even when nothing changes; name references rely on it.
+            let id = r.id();
+            r.prev_ids.push(id);
+        } else {
             r.set_namespace(ns);
         }
         if matches!(gvk.kind.as_str(), "RoleBinding" | "ClusterRoleBinding")
