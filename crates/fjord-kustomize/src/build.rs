@@ -282,11 +282,20 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    fn append(&self, acc: &mut Accumulated, res: Resource, path: &Path) -> Result<()> {
+    fn append(
+        &self,
+        acc: &mut Accumulated,
+        res: Resource,
+        kust: &Kustomization,
+        field: &str,
+        entry: &str,
+    ) -> Result<()> {
         let id = res.id();
         if acc.resources.iter().any(|r| r.id().same_as(&id)) {
             return Err(Error::ConflictingId {
-                path: path.to_path_buf(),
+                path: kust.path.clone(),
+                field: field.to_string(),
+                entry: entry.to_string(),
                 id: id.to_string(),
             });
         }
@@ -480,7 +489,7 @@ impl<'a> Builder<'a> {
             }
             let sub_acc = self.accumulate(&sub, Accumulated::default())?;
             for r in sub_acc.resources {
-                self.append(acc, r, &canon)?;
+                self.append(acc, r, kust, field, entry)?;
             }
             acc.config.merge(&sub_acc.config);
             if acc.openapi.is_none() {
@@ -497,10 +506,9 @@ impl<'a> Builder<'a> {
             source: e,
         })?;
         let text = String::from_utf8_lossy(&bytes);
-        let display = Path::new(entry);
-        for mut r in self.parse_resources(display, &text)? {
+        for mut r in self.parse_resources(&joined, &text)? {
             r.origin = Some(crate::resource::Origin::File(joined.clone()));
-            self.append(acc, r, display)?;
+            self.append(acc, r, kust, field, entry)?;
         }
         Ok(())
     }

@@ -84,7 +84,7 @@ pub enum Error {
         root: PathBuf,
     },
     /// Kustomizations refer to each other in a loop.
-    #[error("cycle detected: '{}' is already being built ({field} in {})", dir.display(), path.display())]
+    #[error("{}: field '{field}': cycle detected: '{}' is already being built", path.display(), dir.display())]
     Cycle {
         /// The kustomization file with the entry that closes the loop.
         path: PathBuf,
@@ -94,10 +94,14 @@ pub enum Error {
         dir: PathBuf,
     },
     /// Two resources have the same id.
-    #[error("{}: may not add resource with an already registered id: {id}", path.display())]
+    #[error("{}: field '{field}': '{entry}': may not add resource with an already registered id: {id}", path.display())]
     ConflictingId {
-        /// Where the second one came from.
+        /// The kustomization file.
         path: PathBuf,
+        /// The field whose entry brought the second one.
+        field: String,
+        /// The entry as written.
+        entry: String,
         /// The id, kustomize style (`Kind.version.group/name.namespace`).
         id: String,
     },
