@@ -1,12 +1,21 @@
 //! Measures build time: in-process per build for each fixture under `testdata/` (or the
-//! directories given as arguments), and, when kubectl is installed, `kubectl kustomize` and
-//! `fjord`-style whole-process runs for comparison. Prints numbers; asserts nothing.
+//! directories given as arguments), and whole-process runs of `fjord kustomize build` and
+//! `kubectl kustomize` when those binaries are there. Prints numbers; asserts nothing.
 //!
-//! Run: `cargo run --release -p fjord-kustomize --example bench_build [DIR...]`
+//! Run: `cargo build --release -p fjord && cargo run --release -p fjord-kustomize --example bench_build [DIR...]`
 
 use fjord_kustomize::{BuildOptions, DiskSource, build};
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+fn time_process(program: &Path, args: &[&OsStr], runs: usize) -> f64 {
+    let start = Instant::now();
+    for _ in 0..runs {
+        let _ = std::process::Command::new(program).args(args).output();
+    }
+    start.elapsed().as_secs_f64() * 1000.0 / runs as f64
+}
 
 fn main() {
     let args: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
@@ -24,12 +33,21 @@ fn main() {
     } else {
         args
     };
-    let kubectl = std::path::Path::new("/usr/bin/kubectl").exists();
+    let kubectl = Path::new("/usr/bin/kubectl");
+    let have_kubectl = kubectl.exists();
+    // The fjord binary: $FJORD_BIN, or target/<profile>/fjord next to this example.
+    let fjord_bin = std::env::var_os("FJORD_BIN")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let exe = std::env::current_exe().ok()?;
+            let candidate = exe.parent()?.parent()?.join("fjord");
+            candidate.exists().then_some(candidate)
+        });
     println!(
-        "{:<48} {:>12} {:>14}",
-        "fixture", "in-process", "kubectl proc"
+        "{:<28} {:>12} {:>14} {:>14}",
+        "fixture", "in-process", "fjord proc", "kubectl proc"
     );
-    let (mut total_ours, mut total_kubectl, mut n) = (0.0, 0.0, 0);
+    let (mut total_ours, mut total_proc, mut total_kubectl, mut n) = (0.0, 0.0, 0.0, 0);
     for dir in &dirs {
         let opts = BuildOptions::default();
         if build(&DiskSource, dir, &opts).is_err() {
@@ -42,16 +60,16 @@ fn main() {
             std::hint::black_box(out.ok());
         }
         let ours_ms = start.elapsed().as_secs_f64() * 1000.0 / iterations as f64;
-        let kubectl_ms = if kubectl {
-            let runs = 3;
-            let start = Instant::now();
-            for _ in 0..runs {
-                let _ = std::process::Command::new("/usr/bin/kubectl")
-                    .arg("kustomize")
-                    .arg(dir)
-                    .output();
-            }
-            start.elapsed().as_secs_f64() * 1000.0 / runs as f64
+        let proc_ms = match &fjord_bin {
+            Some(bin) => time_process(
+                bin,
+                &["kustomize".as_ref(), "build".as_ref(), dir.as_os_str()],
+                20,
+            ),
+            None => f64::NAN,
+        };
+        let kubectl_ms = if have_kubectl {
+            time_process(kubectl, &["kustomize".as_ref(), dir.as_os_str()], 5)
         } else {
             f64::NAN
         };
@@ -60,19 +78,30 @@ fn main() {
             .and_then(|p| p.file_name())
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        println!("{name:<48} {ours_ms:>10.3}ms {kubectl_ms:>12.1}ms");
+        println!("{name:<28} {ours_ms:>10.3}ms {proc_ms:>12.2}ms {kubectl_ms:>12.1}ms");
         total_ours += ours_ms;
+        total_proc += proc_ms;
         total_kubectl += kubectl_ms;
         n += 1;
     }
     if n > 0 {
-        println!(
-            "mean in-process build: {:.3} ms; mean kubectl kustomize process: {:.1} ms",
+        let (ours, proc_ms, kube) = (
             total_ours / n as f64,
-            total_kubectl / n as f64
+            total_proc / n as f64,
+            total_kubectl / n as f64,
+        );
+        println!(
+            "mean: in-process build {ours:.3} ms; fjord process {proc_ms:.2} ms; kubectl kustomize process {kube:.1} ms ({:.0}x faster as a process, {:.0}x in-process)",
+            kube / proc_ms,
+            kube / ours
         );
     }
-    if !kubectl {
+    if !have_kubectl {
         eprintln!("kubectl not installed: kubectl timings skipped");
+    }
+    if fjord_bin.is_none() {
+        eprintln!(
+            "fjord binary not found (build it with --release or set FJORD_BIN): process timings skipped"
+        );
     }
 }

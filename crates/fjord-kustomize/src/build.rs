@@ -42,7 +42,7 @@ impl ResourceList {
             if i > 0 {
                 out.push_str("---\n");
             }
-            out.push_str(&crate::yaml::to_yaml(&Value::Object(d.clone())));
+            out.push_str(&crate::yaml::to_yaml_object(d));
         }
         out
     }
@@ -112,7 +112,8 @@ pub(crate) fn build_nested(b: &Builder, dir: &Path) -> Result<Vec<Map<String, Va
 #[derive(Debug, Default)]
 pub(crate) struct Accumulated {
     pub resources: Vec<Resource>,
-    pub config: TransformerConfig,
+    /// Field specs; shared with the defaults until a level customizes them.
+    pub config: std::sync::Arc<TransformerConfig>,
     pub vars: Vec<Var>,
     pub config_loaded: bool,
     /// A custom OpenAPI schema (`openapi: {path: ...}`) for strategic merge patches.
@@ -334,7 +335,7 @@ impl<'a> Builder<'a> {
 
     fn accumulate_inner(&self, kust: &Kustomization, acc: &mut Accumulated) -> Result<()> {
         if !acc.config_loaded {
-            acc.config = TransformerConfig::defaults();
+            acc.config = TransformerConfig::shared_defaults();
             acc.config_loaded = true;
         }
         let mut entries: Vec<(String, String)> = kust
@@ -360,14 +361,19 @@ impl<'a> Builder<'a> {
                     }
                 })?;
             for d in docs {
-                acc.config
+                std::sync::Arc::make_mut(&mut acc.config)
                     .merge_value(&d)
                     .map_err(|m| kust.field_error("configurations", format!("{cfg}: {m}")))?;
             }
         }
         for crd in kust.strings("crds")? {
             let (path, bytes) = self.read_file(kust, "crds", &crd)?;
-            crate::transform::load_crd_config(kust, &path, &bytes, &mut acc.config)?;
+            crate::transform::load_crd_config(
+                kust,
+                &path,
+                &bytes,
+                std::sync::Arc::make_mut(&mut acc.config),
+            )?;
         }
         self.load_openapi(kust, acc)?;
         for comp in kust.strings("components")? {
@@ -491,7 +497,13 @@ impl<'a> Builder<'a> {
             for r in sub_acc.resources {
                 self.append(acc, r, kust, field, entry)?;
             }
-            acc.config.merge(&sub_acc.config);
+            if !std::sync::Arc::ptr_eq(&acc.config, &sub_acc.config) {
+                if TransformerConfig::is_shared_defaults(&acc.config) {
+                    acc.config = sub_acc.config.clone();
+                } else if !TransformerConfig::is_shared_defaults(&sub_acc.config) {
+                    std::sync::Arc::make_mut(&mut acc.config).merge(&sub_acc.config);
+                }
+            }
             if acc.openapi.is_none() {
                 acc.openapi = sub_acc.openapi;
             }

@@ -121,21 +121,29 @@ fn parse_specs(v: &Value) -> Result<Vec<FieldSpec>, String> {
 }
 
 impl TransformerConfig {
-    /// The builtin defaults.
-    pub fn defaults() -> TransformerConfig {
-        static DEFAULTS: std::sync::OnceLock<TransformerConfig> = std::sync::OnceLock::new();
-        DEFAULTS
-            .get_or_init(|| {
-                let docs =
-                    crate::yaml::parse_documents(include_str!("defaults.yaml")).unwrap_or_default();
-                let mut cfg = TransformerConfig::default();
-                if let Some(doc) = docs.first() {
-                    // The embedded file is checked by a unit test; a failure here leaves defaults empty.
-                    let _ = cfg.merge_value(doc);
-                }
-                cfg
-            })
-            .clone()
+    /// The builtin defaults, shared (parsed once per process).
+    pub fn shared_defaults() -> std::sync::Arc<TransformerConfig> {
+        Self::defaults_cell().clone()
+    }
+
+    /// Whether `cfg` is the shared, unmodified defaults.
+    pub fn is_shared_defaults(cfg: &std::sync::Arc<TransformerConfig>) -> bool {
+        std::sync::Arc::ptr_eq(cfg, Self::defaults_cell())
+    }
+
+    fn defaults_cell() -> &'static std::sync::Arc<TransformerConfig> {
+        static DEFAULTS: std::sync::OnceLock<std::sync::Arc<TransformerConfig>> =
+            std::sync::OnceLock::new();
+        DEFAULTS.get_or_init(|| {
+            // defaults.json is defaults.yaml in JSON form (a unit test keeps them equal);
+            // JSON parses an order of magnitude faster, which matters for one-shot builds.
+            let doc: Value =
+                serde_json::from_str(include_str!("defaults.json")).unwrap_or(Value::Null);
+            let mut cfg = TransformerConfig::default();
+            // The embedded file is checked by a unit test; a failure here leaves defaults empty.
+            let _ = cfg.merge_value(&doc);
+            std::sync::Arc::new(cfg)
+        })
     }
 
     /// Adds the specs of one configuration document (`configurations:` file format).
@@ -312,7 +320,7 @@ mod tests {
 
     #[test]
     fn defaults_parse_and_cover_builtins() {
-        let d = TransformerConfig::defaults();
+        let d = TransformerConfig::shared_defaults();
         assert!(
             d.common_labels
                 .iter()
@@ -324,6 +332,21 @@ mod tests {
                 .any(|r| r.gvk.kind == "ConfigMap" && r.referrers.len() > 40)
         );
         assert!(!d.var_reference.is_empty());
+    }
+
+    #[test]
+    fn defaults_json_is_defaults_yaml() {
+        let from_yaml = crate::yaml::parse_documents(include_str!("defaults.yaml")).unwrap();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/defaults.json");
+        if std::env::var("FJORD_REGEN_DEFAULTS").is_ok() {
+            std::fs::write(path, serde_json::to_string(&from_yaml[0]).unwrap()).unwrap();
+        }
+        let from_json: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(
+            from_yaml[0], from_json,
+            "src/defaults.json is stale: run FJORD_REGEN_DEFAULTS=1 cargo test -p fjord-kustomize defaults_json"
+        );
     }
 
     #[test]

@@ -123,7 +123,7 @@ pub(crate) fn run_transformer_plugins(
                 *target = s.clone();
             }
         };
-        let mut config: TransformerConfig = acc.config.clone();
+        let mut config: TransformerConfig = (*acc.config).clone();
         match kind {
             "PrefixSuffixTransformer" | "PrefixTransformer" | "SuffixTransformer" => {
                 copy(&cfg, "prefix", "namePrefix", &mut fields);
@@ -189,7 +189,7 @@ pub(crate) fn run_transformer_plugins(
             "ReplacementTransformer" => copy(&cfg, "replacements", "replacements", &mut fields),
             _ => return Err(unsupported(kust, "transformers", &cfg)),
         }
-        acc.config = config;
+        acc.config = std::sync::Arc::new(config);
         let synth = Kustomization::synthetic(kust, fields);
         let outcome = crate::transform::run_builtin_transformers(b, &synth, acc);
         acc.config = saved;

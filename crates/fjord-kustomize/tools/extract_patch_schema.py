@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Extracts strategic-merge-patch metadata from the vendored Kubernetes schema.
 
-Writes src/patch/schema.json: for each built-in kind its root type, and for each type the fields
-that lead to other types or carry x-kubernetes-patch-strategy / x-kubernetes-patch-merge-key.
+Writes src/patch/schema.tsv, one record per line, tab-separated:
+  K <group/version/kind or version/kind> <root type>
+  F <type> <field> <field's type or empty> <x-kubernetes-patch-strategy> <x-kubernetes-patch-merge-key>
+for the fields that lead to other types or carry patch metadata.
 Run from the crate directory: python3 tools/extract_patch_schema.py
 """
 import json
@@ -36,4 +38,8 @@ for name, d in defs.items():
     if fields:
         types[name] = fields
 
-json.dump({"kinds": kinds, "types": types}, open("src/patch/schema.json", "w"), separators=(",", ":"), sort_keys=True)
+lines = [f"K\t{k}\t{t}" for k, t in sorted(kinds.items())]
+for t, fields in sorted(types.items()):
+    for f, (r, strat, key, _is_list) in sorted(fields.items()):
+        lines.append(f"F\t{t}\t{f}\t{r}\t{strat}\t{key}")
+open("src/patch/schema.tsv", "w").write("\n".join(lines) + "\n")

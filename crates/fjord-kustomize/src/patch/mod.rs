@@ -13,6 +13,21 @@ use crate::resource::{Gvk, ResId, Resource};
 use regex::Regex;
 use serde_json::{Map, Value};
 
+/// A name or namespace pattern: literal text compares directly, anything else is a regex.
+enum Matcher {
+    Literal(String),
+    Regex(Regex),
+}
+
+impl Matcher {
+    fn is_match(&self, s: &str) -> bool {
+        match self {
+            Matcher::Literal(l) => l == s,
+            Matcher::Regex(r) => r.is_match(s),
+        }
+    }
+}
+
 /// A target selector (`patches[].target`, `replacements` select, ...).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Selector {
@@ -50,12 +65,15 @@ impl Selector {
         Some(sel)
     }
 
-    fn regex(pattern: &str) -> std::result::Result<Option<Regex>, String> {
+    fn regex(pattern: &str) -> std::result::Result<Option<Matcher>, String> {
         if pattern.is_empty() {
             return Ok(None);
         }
+        if !pattern.contains(|c: char| "\\.+*?()|[]{}^$".contains(c)) {
+            return Ok(Some(Matcher::Literal(pattern.to_string())));
+        }
         Regex::new(&format!("^(?:{pattern})$"))
-            .map(Some)
+            .map(|r| Some(Matcher::Regex(r)))
             .map_err(|e| format!("invalid regex {pattern:?}: {e}"))
     }
 

@@ -1,5 +1,5 @@
 //! Strategic-merge metadata for built-in kinds: which lists merge by which key. Extracted from
-//! the vendored Kubernetes 1.33 schema by `tools/extract_patch_schema.py` into `schema.json`.
+//! the vendored Kubernetes 1.33 schema by `tools/extract_patch_schema.py` into `schema.tsv`.
 
 use serde_json::Value;
 use std::collections::HashMap;
@@ -26,46 +26,44 @@ pub struct FieldInfo {
 }
 
 struct Schema {
-    kinds: HashMap<String, String>,
-    types: HashMap<String, HashMap<String, FieldInfo>>,
+    kinds: HashMap<&'static str, &'static str>,
+    types: HashMap<&'static str, HashMap<&'static str, StaticField>>,
+}
+
+#[derive(Clone, Copy)]
+struct StaticField {
+    type_name: &'static str,
+    strategy: &'static str,
+    merge_key: &'static str,
 }
 
 fn schema() -> &'static Schema {
     static S: OnceLock<Schema> = OnceLock::new();
     S.get_or_init(|| {
-        let raw: Value = serde_json::from_str(include_str!("schema.json")).unwrap_or(Value::Null);
         let mut kinds = HashMap::new();
-        if let Some(m) = raw.get("kinds").and_then(Value::as_object) {
-            for (k, v) in m {
-                if let Some(s) = v.as_str() {
-                    kinds.insert(k.clone(), s.to_string());
+        let mut types: HashMap<&'static str, HashMap<&'static str, StaticField>> = HashMap::new();
+        for line in include_str!("schema.tsv").lines() {
+            let mut parts = line.split('\t');
+            match parts.next() {
+                Some("K") => {
+                    if let (Some(k), Some(t)) = (parts.next(), parts.next()) {
+                        kinds.insert(k, t);
+                    }
                 }
-            }
-        }
-        let mut types = HashMap::new();
-        if let Some(m) = raw.get("types").and_then(Value::as_object) {
-            for (t, fields) in m {
-                let mut fm = HashMap::new();
-                if let Some(fields) = fields.as_object() {
-                    for (f, info) in fields {
-                        let get = |i: usize| {
-                            info.get(i)
-                                .and_then(Value::as_str)
-                                .unwrap_or("")
-                                .to_string()
-                        };
-                        let tn = get(0);
-                        fm.insert(
-                            f.clone(),
-                            FieldInfo {
-                                type_name: (!tn.is_empty()).then_some(TypeRef::Builtin(tn)),
-                                strategy: get(1),
-                                merge_key: get(2),
+                Some("F") => {
+                    let cols: Vec<&'static str> = parts.collect();
+                    if cols.len() >= 5 {
+                        types.entry(cols[0]).or_default().insert(
+                            cols[1],
+                            StaticField {
+                                type_name: cols[2],
+                                strategy: cols[3],
+                                merge_key: cols[4],
                             },
                         );
                     }
                 }
-                types.insert(t.clone(), fm);
+                _ => {}
             }
         }
         Schema { kinds, types }
@@ -147,11 +145,11 @@ pub fn field_of(t: &TypeRef, name: &str) -> Option<FieldInfo> {
 /// another version of the same group, then in any group.
 fn builtin_root(api_version: &str, kind: &str) -> Option<String> {
     let s = schema();
-    if let Some(t) = s.kinds.get(&format!("{api_version}/{kind}")) {
-        return Some(t.clone());
+    if let Some(t) = s.kinds.get(format!("{api_version}/{kind}").as_str()) {
+        return Some((*t).to_string());
     }
     let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
-    let mut candidates: Vec<(&String, &String)> = s
+    let mut candidates: Vec<(&&str, &&str)> = s
         .kinds
         .iter()
         .filter(|(k, _)| k.rsplit('/').next() == Some(kind))
@@ -165,10 +163,15 @@ fn builtin_root(api_version: &str, kind: &str) -> Option<String> {
                 k.starts_with("apps/") || k.starts_with("v1/") || k.starts_with("batch/")
             })
         })
-        .map(|(_, t)| (*t).clone())
+        .map(|(_, t)| (**t).to_string())
 }
 
 /// What the built-in schema says about `field` of type `type_name`.
 fn field(type_name: &str, field: &str) -> Option<FieldInfo> {
-    schema().types.get(type_name)?.get(field).cloned()
+    let f = schema().types.get(type_name)?.get(field)?;
+    Some(FieldInfo {
+        type_name: (!f.type_name.is_empty()).then(|| TypeRef::Builtin(f.type_name.to_string())),
+        strategy: f.strategy.to_string(),
+        merge_key: f.merge_key.to_string(),
+    })
 }

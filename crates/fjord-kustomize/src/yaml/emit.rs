@@ -7,6 +7,20 @@ use serde_json::{Number, Value};
 
 const BEST_WIDTH: usize = 80;
 
+/// Renders one object document without copying it.
+pub fn to_yaml_object(map: &serde_json::Map<String, Value>) -> String {
+    let mut e = Emitter::default();
+    if map.is_empty() {
+        e.put("{}");
+    } else {
+        e.block_map_entries(map, 0);
+    }
+    if !e.out.ends_with('\n') {
+        e.out.push('\n');
+    }
+    e.out
+}
+
 /// Renders one document (no leading `---`), ending with a newline.
 pub fn to_yaml(value: &Value) -> String {
     let mut e = Emitter::default();
@@ -55,6 +69,10 @@ impl Emitter {
     /// A block mapping whose first key starts at the current position (column `indent`).
     fn block_map(&mut self, value: &Value, indent: usize) {
         let Value::Object(map) = value else { return };
+        self.block_map_entries(map, indent);
+    }
+
+    fn block_map_entries(&mut self, map: &serde_json::Map<String, Value>, indent: usize) {
         let mut keys: Vec<&String> = map.keys().collect();
         keys.sort_by(|a, b| go_key_cmp(a, b));
         for (i, key) in keys.into_iter().enumerate() {

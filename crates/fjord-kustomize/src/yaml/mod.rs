@@ -6,5 +6,5 @@ mod parse;
 
 #[allow(unused_imports)]
 pub(crate) use emit::go_key_cmp;
-pub use emit::to_yaml;
+pub use emit::{to_yaml, to_yaml_object};
 pub use parse::{YamlError, parse_documents, parse_documents_with};
