@@ -66,6 +66,8 @@ pub struct Kustomization {
     /// Kustomization or Component.
     pub kind: KustKind,
     fields: Map<String, Value>,
+    /// For a plugin configuration run as a kustomization: its file, name and namespace.
+    pub plugin_origin: Option<(PathBuf, Option<String>, Option<String>)>,
 }
 
 impl Kustomization {
@@ -150,6 +152,7 @@ impl Kustomization {
             dir,
             kind,
             fields,
+            plugin_origin: None,
         })
     }
 
@@ -161,7 +164,22 @@ impl Kustomization {
             dir: base.dir.clone(),
             kind: KustKind::Kustomization,
             fields,
+            plugin_origin: None,
         }
+    }
+
+    /// Records on `res` that the transformer `kind` configured here visited it.
+    pub fn record(&self, res: &mut crate::resource::Resource, kind: &str) {
+        let (file, name, namespace) = match &self.plugin_origin {
+            Some((f, n, ns)) => (f.clone(), n.clone(), ns.clone()),
+            None => (self.path.clone(), None, None),
+        };
+        res.transformations.push(crate::resource::Transformation {
+            file,
+            kind: kind.to_string(),
+            name,
+            namespace,
+        });
     }
 
     /// An error about `field` of this file.

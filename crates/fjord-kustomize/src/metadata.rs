@@ -85,7 +85,33 @@ pub(crate) fn apply_build_metadata(
                     );
                 }
             }
-            "transformerAnnotations" => {}
+            "transformerAnnotations" => {
+                for r in resources.iter_mut() {
+                    if r.transformations.is_empty() {
+                        continue;
+                    }
+                    let mut text = String::new();
+                    for t in &r.transformations {
+                        text.push_str(&format!(
+                            "- configuredIn: {}\n  configuredBy:\n    apiVersion: builtin\n    kind: {}\n",
+                            relative(root, &t.file),
+                            t.kind
+                        ));
+                        if let Some(n) = &t.name {
+                            text.push_str(&format!("    name: {n}\n"));
+                        }
+                        if let Some(ns) = &t.namespace {
+                            text.push_str(&format!("    namespace: {ns}\n"));
+                        }
+                    }
+                    put(
+                        "annotations",
+                        r,
+                        "alpha.config.kubernetes.io/transformations",
+                        text,
+                    );
+                }
+            }
             other => {
                 return Err(kust.field_error(
                     "buildMetadata",

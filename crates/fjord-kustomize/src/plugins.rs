@@ -110,7 +110,7 @@ pub(crate) fn run_transformer_plugins(
             });
         }
     }
-    for (cfg, _) in load_configs(b, kust, "transformers")? {
+    for (cfg, origin) in load_configs(b, kust, "transformers")? {
         if cfg.get("apiVersion").and_then(Value::as_str) != Some("builtin") {
             return Err(unsupported(kust, "transformers", &cfg));
         }
@@ -190,7 +190,14 @@ pub(crate) fn run_transformer_plugins(
             _ => return Err(unsupported(kust, "transformers", &cfg)),
         }
         acc.config = std::sync::Arc::new(config);
-        let synth = Kustomization::synthetic(kust, fields);
+        let mut synth = Kustomization::synthetic(kust, fields);
+        let meta = cfg.get("metadata");
+        let text = |k: &str| {
+            meta.and_then(|m| m.get(k))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        synth.plugin_origin = Some((origin, text("name"), text("namespace")));
         let outcome = crate::transform::run_builtin_transformers(b, &synth, acc);
         acc.config = saved;
         outcome?;

@@ -178,6 +178,19 @@ pub enum Origin {
     },
 }
 
+/// A transformer that visited an object: where it was configured and what it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transformation {
+    /// The kustomization or plugin configuration file.
+    pub file: std::path::PathBuf,
+    /// Builtin transformer kind (`PrefixTransformer`, `PatchTransformer`, ...).
+    pub kind: String,
+    /// Plugin configuration name, if it came from one.
+    pub name: Option<String>,
+    /// Plugin configuration namespace, if it came from one.
+    pub namespace: Option<String>,
+}
+
 /// One object and its build history.
 #[derive(Debug, Clone)]
 pub struct Resource {
@@ -197,6 +210,8 @@ pub struct Resource {
     pub origin: Option<Origin>,
     /// Vars whose object reference was bound to this object where they were declared.
     pub ref_vars: Vec<String>,
+    /// Transformers that visited it, for `buildMetadata: [transformerAnnotations]`.
+    pub transformations: Vec<Transformation>,
 }
 
 impl Resource {
@@ -211,6 +226,7 @@ impl Resource {
             behavior: None,
             origin: None,
             ref_vars: Vec::new(),
+            transformations: Vec::new(),
         }
     }
     /// `apiVersion`.

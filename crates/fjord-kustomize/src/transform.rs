@@ -44,6 +44,9 @@ fn namespace(kust: &Kustomization, acc: &mut Accumulated) -> Result<()> {
         return Ok(());
     }
     set_namespace(&mut acc.resources, &ns, &acc.config.namespace);
+    for r in acc.resources.iter_mut() {
+        kust.record(r, "NamespaceTransformer");
+    }
     Ok(())
 }
 
@@ -95,6 +98,12 @@ fn name_prefix_suffix(kust: &Kustomization, acc: &mut Accumulated) -> Result<()>
         return Ok(());
     }
     for r in acc.resources.iter_mut() {
+        if !prefix.is_empty() {
+            kust.record(r, "PrefixTransformer");
+        }
+        if !suffix.is_empty() {
+            kust.record(r, "SuffixTransformer");
+        }
         let gvk = r.gvk();
         if matches!(gvk.kind.as_str(), "CustomResourceDefinition" | "Namespace") {
             continue;
