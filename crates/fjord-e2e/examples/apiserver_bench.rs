@@ -162,7 +162,9 @@ async fn main() {
         .metadata
         .resource_version
         .expect("rv");
-    let received = Arc::new(tokio::sync::Mutex::new(Vec::<(usize, String, Instant)>::new()));
+    let received = Arc::new(tokio::sync::Mutex::new(
+        Vec::<(usize, String, Instant)>::new(),
+    ));
     let mut handles = Vec::new();
     for w in 0..watchers {
         let api = api.clone();

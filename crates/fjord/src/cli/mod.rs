@@ -2,6 +2,7 @@
 //! them into library configuration before doing any I/O.
 
 mod cluster;
+mod kustomize;
 mod seal;
 
 use clap::{Parser, Subcommand};
@@ -21,11 +22,15 @@ enum Command {
     Cluster(cluster::ClusterCommand),
     /// Seal Secrets for Sealed Secrets controllers (kubeseal's flags).
     Seal(Box<seal::SealArgs>),
+    /// Native kustomize: render kustomizations like `kubectl kustomize`.
+    #[command(subcommand)]
+    Kustomize(kustomize::KustomizeCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Cluster(cmd) => cluster::run(cmd),
         Command::Seal(args) => seal::run(*args),
+        Command::Kustomize(cmd) => kustomize::run(cmd),
     }
 }

@@ -1,0 +1,177 @@
+//! Strategic-merge metadata for built-in kinds: which lists merge by which key. Extracted from
+//! the vendored Kubernetes 1.33 schema by `tools/extract_patch_schema.py` into `schema.tsv`.
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+/// A type in a schema: a named built-in type, or a node of a custom schema (`openapi:`).
+#[derive(Debug, Clone)]
+pub enum TypeRef {
+    /// A type of the built-in Kubernetes schema.
+    Builtin(String),
+    /// A schema node of a custom OpenAPI document (whole document, node).
+    Custom(Arc<Value>, Value),
+}
+
+/// What the schema says about one field.
+#[derive(Debug, Clone, Default)]
+pub struct FieldInfo {
+    /// The field's type (for objects and lists of objects), if known.
+    pub type_name: Option<TypeRef>,
+    /// `x-kubernetes-patch-strategy` (e.g. `merge`, `retainKeys`, `merge,retainKeys`).
+    pub strategy: String,
+    /// `x-kubernetes-patch-merge-key`.
+    pub merge_key: String,
+}
+
+struct Schema {
+    kinds: HashMap<&'static str, &'static str>,
+    types: HashMap<&'static str, HashMap<&'static str, StaticField>>,
+}
+
+#[derive(Clone, Copy)]
+struct StaticField {
+    type_name: &'static str,
+    strategy: &'static str,
+    merge_key: &'static str,
+}
+
+fn schema() -> &'static Schema {
+    static S: OnceLock<Schema> = OnceLock::new();
+    S.get_or_init(|| {
+        let mut kinds = HashMap::new();
+        let mut types: HashMap<&'static str, HashMap<&'static str, StaticField>> = HashMap::new();
+        for line in include_str!("schema.tsv").lines() {
+            let mut parts = line.split('\t');
+            match parts.next() {
+                Some("K") => {
+                    if let (Some(k), Some(t)) = (parts.next(), parts.next()) {
+                        kinds.insert(k, t);
+                    }
+                }
+                Some("F") => {
+                    let cols: Vec<&'static str> = parts.collect();
+                    if cols.len() >= 5 {
+                        types.entry(cols[0]).or_default().insert(
+                            cols[1],
+                            StaticField {
+                                type_name: cols[2],
+                                strategy: cols[3],
+                                merge_key: cols[4],
+                            },
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        Schema { kinds, types }
+    })
+}
+
+/// The root type of a kind: from the custom schema when it defines the kind, else built-in.
+pub fn root_type(custom: Option<&Arc<Value>>, api_version: &str, kind: &str) -> Option<TypeRef> {
+    if let Some(doc) = custom
+        && let Some(node) = custom_root(doc, api_version, kind)
+    {
+        return Some(TypeRef::Custom(doc.clone(), node));
+    }
+    builtin_root(api_version, kind).map(TypeRef::Builtin)
+}
+
+fn custom_defs(doc: &Value) -> Option<&serde_json::Map<String, Value>> {
+    doc.get("definitions")
+        .or_else(|| doc.get("$defs"))
+        .and_then(Value::as_object)
+}
+
+fn custom_root(doc: &Value, api_version: &str, kind: &str) -> Option<Value> {
+    let (group, version) = match api_version.rsplit_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", api_version),
+    };
+    custom_defs(doc)?
+        .values()
+        .find(|d| {
+            d.get("x-kubernetes-group-version-kind")
+                .and_then(Value::as_array)
+                .is_some_and(|gvks| {
+                    gvks.iter().any(|g| {
+                        g.get("kind").and_then(Value::as_str) == Some(kind)
+                            && g.get("group").and_then(Value::as_str).unwrap_or("") == group
+                            && g.get("version").and_then(Value::as_str) == Some(version)
+                    })
+                })
+        })
+        .cloned()
+}
+
+fn resolve_custom<'a>(doc: &'a Value, node: &'a Value) -> &'a Value {
+    match node.get("$ref").and_then(Value::as_str) {
+        Some(r) => custom_defs(doc)
+            .and_then(|d| d.get(r.rsplit('/').next().unwrap_or(r)))
+            .unwrap_or(node),
+        None => node,
+    }
+}
+
+/// What the schema says about `field` of type `t`.
+pub fn field_of(t: &TypeRef, name: &str) -> Option<FieldInfo> {
+    match t {
+        TypeRef::Builtin(type_name) => field(type_name, name),
+        TypeRef::Custom(doc, node) => {
+            let prop = resolve_custom(doc, node).get("properties")?.get(name)?;
+            let text = |k: &str| {
+                prop.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let child = match prop.get("items") {
+                Some(items) => resolve_custom(doc, items),
+                None => resolve_custom(doc, prop),
+            };
+            Some(FieldInfo {
+                type_name: Some(TypeRef::Custom(doc.clone(), child.clone())),
+                strategy: text("x-kubernetes-patch-strategy"),
+                merge_key: text("x-kubernetes-patch-merge-key"),
+            })
+        }
+    }
+}
+
+/// The root type of a built-in kind, by apiVersion and kind; falls back to the same kind in
+/// another version of the same group, then in any group.
+fn builtin_root(api_version: &str, kind: &str) -> Option<String> {
+    let s = schema();
+    if let Some(t) = s.kinds.get(format!("{api_version}/{kind}").as_str()) {
+        return Some((*t).to_string());
+    }
+    let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+    let mut candidates: Vec<(&&str, &&str)> = s
+        .kinds
+        .iter()
+        .filter(|(k, _)| k.rsplit('/').next() == Some(kind))
+        .collect();
+    candidates.sort();
+    candidates
+        .iter()
+        .find(|(k, _)| k.starts_with(&format!("{group}/")) && !group.is_empty())
+        .or_else(|| {
+            candidates.iter().find(|(k, _)| {
+                k.starts_with("apps/") || k.starts_with("v1/") || k.starts_with("batch/")
+            })
+        })
+        .map(|(_, t)| (**t).to_string())
+}
+
+/// What the built-in schema says about `field` of type `type_name`.
+fn field(type_name: &str, field: &str) -> Option<FieldInfo> {
+    let f = schema().types.get(type_name)?.get(field)?;
+    Some(FieldInfo {
+        type_name: (!f.type_name.is_empty()).then(|| TypeRef::Builtin(f.type_name.to_string())),
+        strategy: f.strategy.to_string(),
+        merge_key: f.merge_key.to_string(),
+    })
+}

@@ -1,0 +1,234 @@
+//! Strategic merge patch, as kustomize applies it (kyaml's merge): maps merge, `null` deletes,
+//! lists of objects merge by the merge key the schema gives (patch elements first, then
+//! the ones only the target has), other lists are replaced, and the `$patch`,
+//! `$retainKeys` and `$deleteFromPrimitiveList` directives are honored.
+
+use super::schema::{self, FieldInfo, TypeRef};
+use serde_json::{Map, Value};
+
+/// Outcome of merging into an object.
+#[derive(Debug, PartialEq, Eq)]
+pub enum MergeOutcome {
+    /// The object stays (merged).
+    Kept,
+    /// The patch said `$patch: delete`.
+    Deleted,
+}
+
+/// Applies `patch` to the object `dst` of type `type_name` (None when unknown).
+pub fn merge_object(
+    dst: &mut Value,
+    patch: &Map<String, Value>,
+    type_name: Option<&TypeRef>,
+) -> MergeOutcome {
+    match patch.get("$patch").and_then(Value::as_str) {
+        Some("delete") => return MergeOutcome::Deleted,
+        Some("replace") => {
+            *dst = Value::Object(clean(patch));
+            return MergeOutcome::Kept;
+        }
+        _ => {}
+    }
+    if !dst.is_object() {
+        *dst = Value::Object(Map::new());
+    }
+    let Value::Object(d) = dst else {
+        return MergeOutcome::Kept;
+    };
+    for (k, pv) in patch {
+        if k == "$patch" || k == "$retainKeys" || k.starts_with("$setElementOrder/") {
+            continue;
+        }
+        if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/") {
+            if let (Some(Value::Array(items)), Value::Array(remove)) = (d.get_mut(field), pv) {
+                items.retain(|i| !remove.contains(i));
+            }
+            continue;
+        }
+        let info = type_name
+            .and_then(|t| schema::field_of(t, k))
+            .unwrap_or_default();
+        merge_field(d, k, pv, &info);
+    }
+    if let Some(Value::Array(keep)) = patch.get("$retainKeys") {
+        let keep: Vec<&str> = keep.iter().filter_map(Value::as_str).collect();
+        d.retain(|k, _| keep.contains(&k.as_str()));
+    }
+    MergeOutcome::Kept
+}
+
+fn merge_field(d: &mut Map<String, Value>, k: &str, pv: &Value, info: &FieldInfo) {
+    match pv {
+        Value::Null => {
+            d.remove(k);
+        }
+        Value::Object(pm) => {
+            if pm.get("$patch").and_then(Value::as_str) == Some("delete") {
+                d.remove(k);
+                return;
+            }
+            match d.get_mut(k) {
+                Some(existing) if existing.is_object() => {
+                    merge_object(existing, pm, info.type_name.as_ref());
+                }
+                _ => {
+                    d.insert(k.to_string(), Value::Object(clean(pm)));
+                }
+            }
+        }
+        Value::Array(pl) => {
+            let existing = d.remove(k);
+            let merged = match existing {
+                Some(Value::Array(dl)) => merge_list(dl, pl, info),
+                _ => clean_list(pl),
+            };
+            d.insert(k.to_string(), Value::Array(merged));
+        }
+        scalar => {
+            d.insert(k.to_string(), scalar.clone());
+        }
+    }
+}
+
+fn merge_list(dst: Vec<Value>, patch: &[Value], info: &FieldInfo) -> Vec<Value> {
+    if patch
+        .iter()
+        .any(|p| p.get("$patch").and_then(Value::as_str) == Some("replace"))
+    {
+        return clean_list(
+            &patch
+                .iter()
+                .filter(|p| p.get("$patch").and_then(Value::as_str) != Some("replace"))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+    }
+    let all_objects = dst.iter().chain(patch.iter()).all(Value::is_object);
+    let all_scalars = dst
+        .iter()
+        .chain(patch.iter())
+        .all(|v| !v.is_object() && !v.is_array());
+    let strategy_merge = info.strategy.split(',').any(|s| s == "merge");
+    if all_scalars {
+        if strategy_merge {
+            let mut out: Vec<Value> = Vec::new();
+            for p in patch.iter().chain(dst.iter()) {
+                if !out.contains(p) {
+                    out.push(p.clone());
+                }
+            }
+            return out;
+        }
+        return patch.to_vec();
+    }
+    if !all_objects || info.merge_key.is_empty() || !strategy_merge {
+        return clean_list(patch);
+    }
+    let key = info.merge_key.clone();
+    // Patch elements first, in patch order (merged with their counterpart), then the
+    // elements only the destination has: the order kustomize produces.
+    let mut dst: Vec<Option<Value>> = dst.into_iter().map(Some).collect();
+    let mut out = Vec::new();
+    for p in patch {
+        let Value::Object(pm) = p else { continue };
+        let pkey = pm.get(&key);
+        let pos = pkey.and_then(|kv| {
+            dst.iter()
+                .position(|e| e.as_ref().and_then(|e| e.get(&key)) == Some(kv))
+        });
+        if pm.get("$patch").and_then(Value::as_str) == Some("delete") {
+            if let Some(i) = pos {
+                dst[i] = None;
+            }
+            continue;
+        }
+        match pos.and_then(|i| dst[i].take()) {
+            Some(mut existing) => {
+                merge_object(&mut existing, pm, info.type_name.as_ref());
+                out.push(existing);
+            }
+            None => out.push(Value::Object(clean(pm))),
+        }
+    }
+    out.extend(dst.into_iter().flatten());
+    out
+}
+
+/// Removes directives from a value that is inserted as a whole.
+pub fn clean(m: &Map<String, Value>) -> Map<String, Value> {
+    m.iter()
+        .filter(|(k, v)| !k.starts_with('$') && !v.is_null())
+        .map(|(k, v)| (k.clone(), clean_value(v)))
+        .collect()
+}
+
+fn clean_value(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(clean(m)),
+        Value::Array(a) => Value::Array(clean_list(a)),
+        other => other.clone(),
+    }
+}
+
+fn clean_list(a: &[Value]) -> Vec<Value> {
+    a.iter()
+        .filter(|v| v.get("$patch").and_then(Value::as_str) != Some("delete"))
+        .map(clean_value)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn apply(dst: Value, patch: Value) -> Value {
+        let mut d = dst;
+        let t = schema::root_type(None, "apps/v1", "Deployment");
+        merge_object(&mut d, patch.as_object().unwrap(), t.as_ref());
+        d
+    }
+
+    #[test]
+    fn containers_merge_by_name_and_env_by_name() {
+        let out = apply(
+            json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "a", "image": "x", "env": [{"name": "E", "value": "1"}]},
+                {"name": "b", "image": "y"}]}}}}),
+            json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "a", "env": [{"name": "F", "value": "2"}]},
+                {"name": "c", "image": "z"}]}}}}),
+        );
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"],
+            json!([
+                {"name": "a", "image": "x", "env": [{"name": "F", "value": "2"}, {"name": "E", "value": "1"}]},
+                {"name": "c", "image": "z"},
+                {"name": "b", "image": "y"}])
+        );
+    }
+
+    #[test]
+    fn null_deletes_and_directive_deletes_element() {
+        let out = apply(
+            json!({"spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "a"}, {"name": "b"}]}}}}),
+            json!({"spec": {"replicas": null, "template": {"spec": {"containers": [{"name": "a", "$patch": "delete"}]}}}}),
+        );
+        assert_eq!(
+            out,
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "b"}]}}}})
+        );
+    }
+
+    #[test]
+    fn args_lists_are_replaced() {
+        let out = apply(
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "args": ["1", "2"]}]}}}}),
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "args": ["3"]}]}}}}),
+        );
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["args"],
+            json!(["3"])
+        );
+    }
+}

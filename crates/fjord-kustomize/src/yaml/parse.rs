@@ -1,0 +1,414 @@
+//! YAML text to `serde_json::Value`, resolving plain scalars the way go-yaml v3 (kyaml's parser)
+//! does: `012` is octal, `yes` stays a string, a bare date becomes a timestamp. Comments and styles
+//! are dropped because kustomize's output goes through JSON and never shows them.
+
+use serde_json::{Map, Number, Value};
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// A YAML syntax or structure problem, with the 1-based line where it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlError {
+    /// What went wrong.
+    pub message: String,
+    /// 1-based line number, 0 when unknown.
+    pub line: usize,
+}
+
+impl std::fmt::Display for YamlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line > 0 {
+            write!(f, "line {}: {}", self.line, self.message)
+        } else {
+            f.write_str(&self.message)
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    Scalar {
+        text: String,
+        plain: bool,
+        tag: Option<String>,
+    },
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>, usize),
+}
+
+enum Frame {
+    Seq(Vec<Node>, usize),
+    Map(Vec<(Node, Node)>, Option<Node>, usize, usize),
+}
+
+#[derive(Default)]
+struct TreeBuilder {
+    docs: Vec<Option<Node>>,
+    stack: Vec<Frame>,
+    anchors: std::collections::HashMap<usize, Node>,
+    error: Option<YamlError>,
+}
+
+fn tag_name(tag: &Option<Tag>) -> Option<String> {
+    tag.as_ref().map(|t| {
+        if t.handle == "!!" || t.handle == "tag:yaml.org,2002:" {
+            format!("!!{}", t.suffix)
+        } else {
+            format!("{}{}", t.handle, t.suffix)
+        }
+    })
+}
+
+impl TreeBuilder {
+    fn push_node(&mut self, node: Node, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.docs.push(Some(node)),
+            Some(Frame::Seq(items, _)) => items.push(node),
+            Some(Frame::Map(entries, key, _, _)) => match key.take() {
+                None => *key = Some(node),
+                Some(k) => entries.push((k, node)),
+            },
+        }
+    }
+}
+
+impl MarkedEventReceiver for TreeBuilder {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.error.is_some() {
+            return;
+        }
+        match ev {
+            Event::Scalar(text, style, anchor, tag) => {
+                let node = Node::Scalar {
+                    text,
+                    plain: style == TScalarStyle::Plain,
+                    tag: tag_name(&tag),
+                };
+                self.push_node(node, anchor);
+            }
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(Vec::new(), anchor)),
+            Event::SequenceEnd => {
+                if let Some(Frame::Seq(items, anchor)) = self.stack.pop() {
+                    self.push_node(Node::Seq(items), anchor);
+                }
+            }
+            Event::MappingStart(anchor, _) => {
+                self.stack
+                    .push(Frame::Map(Vec::new(), None, anchor, mark.line() + 1))
+            }
+            Event::MappingEnd => {
+                if let Some(Frame::Map(entries, _, anchor, line)) = self.stack.pop() {
+                    self.push_node(Node::Map(entries, line), anchor);
+                }
+            }
+            Event::Alias(id) => match self.anchors.get(&id).cloned() {
+                Some(node) => self.push_node(node, 0),
+                None => {
+                    self.error = Some(YamlError {
+                        message: "unknown anchor".into(),
+                        line: mark.line() + 1,
+                    })
+                }
+            },
+            _ => {}
+        }
+    }
+}
+
+/// Parses every document in `text`. Empty documents (only comments, or `---` alone) are skipped,
+/// as kustomize's reader skips them.
+pub fn parse_documents(text: &str) -> Result<Vec<Value>, YamlError> {
+    parse_documents_with(text, true)
+}
+
+/// Like [`parse_documents`]; with `strict` false a repeated mapping key replaces the earlier
+/// one (kustomize reads kustomization files this way) instead of failing.
+pub fn parse_documents_with(text: &str, strict: bool) -> Result<Vec<Value>, YamlError> {
+    let mut builder = TreeBuilder::default();
+    let mut parser = Parser::new_from_str(text);
+    parser.load(&mut builder, true).map_err(|e| YamlError {
+        message: e.info().to_string(),
+        line: e.marker().line() + 1,
+    })?;
+    if let Some(err) = builder.error {
+        return Err(err);
+    }
+    let mut out = Vec::new();
+    for doc in builder.docs.into_iter().flatten() {
+        let v = to_value(&doc, Mode::Top, strict)?;
+        if !v.is_null() {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+/// Where in a document a node sits: label and annotation values keep the text written, as
+/// kyaml stores them as strings whatever they look like.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Top,
+    Metadata,
+    RawStrings,
+    Normal,
+}
+
+fn to_value(node: &Node, mode: Mode, strict: bool) -> Result<Value, YamlError> {
+    match node {
+        Node::Scalar { text, .. } if mode == Mode::RawStrings => Ok(Value::String(text.clone())),
+        Node::Scalar { text, plain, tag } => Ok(resolve_scalar(text, *plain, tag.as_deref())),
+        Node::Seq(items) => items
+            .iter()
+            .map(|n| to_value(n, Mode::Normal, strict))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        Node::Map(entries, line) => {
+            let mut map = Map::new();
+            let mut merges = Vec::new();
+            for (k, v) in entries {
+                let key = match k {
+                    Node::Scalar { text, plain, .. } => {
+                        if *plain && text == "<<" {
+                            merges.push(v);
+                            continue;
+                        }
+                        text.clone()
+                    }
+                    _ => {
+                        return Err(YamlError {
+                            message: "mapping keys must be scalars".into(),
+                            line: *line,
+                        });
+                    }
+                };
+                if strict && map.contains_key(&key) {
+                    return Err(YamlError {
+                        message: format!("mapping key {key:?} already defined"),
+                        line: *line,
+                    });
+                }
+                let child_mode = match (mode, key.as_str()) {
+                    (Mode::Top, "metadata") => Mode::Metadata,
+                    (Mode::Metadata, "labels" | "annotations") => Mode::RawStrings,
+                    (Mode::RawStrings, _) => Mode::RawStrings,
+                    _ => Mode::Normal,
+                };
+                let child = to_value(v, child_mode, strict)?;
+                map.insert(key, child);
+            }
+            for m in merges {
+                let sources: Vec<&Node> = match m {
+                    Node::Seq(items) => items.iter().collect(),
+                    other => vec![other],
+                };
+                for src in sources {
+                    if let Value::Object(src_map) = to_value(src, Mode::Normal, strict)? {
+                        for (k, v) in src_map {
+                            map.entry(k).or_insert(v);
+                        }
+                    }
+                }
+            }
+            Ok(Value::Object(map))
+        }
+    }
+}
+
+/// Resolves a scalar to a JSON value. Quoted scalars are strings; plain ones follow go-yaml v3.
+pub fn resolve_scalar(text: &str, plain: bool, tag: Option<&str>) -> Value {
+    match tag {
+        Some("!!str") | Some("!") => return Value::String(text.to_string()),
+        Some("!!binary") => {
+            use base64::Engine;
+            let cleaned: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(cleaned)
+                && let Ok(s) = String::from_utf8(bytes)
+            {
+                return Value::String(s);
+            }
+            return Value::String(text.to_string());
+        }
+        Some("!!int") | Some("!!float") | Some("!!bool") | Some("!!null") => {
+            return resolve_plain(text);
+        }
+        _ => {}
+    }
+    if !plain {
+        return Value::String(text.to_string());
+    }
+    resolve_plain(text)
+}
+
+fn resolve_plain(text: &str) -> Value {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
+    let first = text.as_bytes()[0];
+    if first == b'.' {
+        if let Ok(f) = text.parse::<f64>()
+            && let Some(n) = Number::from_f64(f)
+        {
+            return Value::Number(n);
+        }
+        return Value::String(text.to_string());
+    }
+    if first.is_ascii_digit() || first == b'+' || first == b'-' {
+        if let Some(ts) = parse_date_only(text) {
+            return Value::String(ts);
+        }
+        let stripped = text.replace('_', "");
+        if let Some(n) = go_parse_int(&stripped) {
+            return Value::Number(n);
+        }
+        if is_yaml_float(&stripped)
+            && let Ok(f) = stripped.parse::<f64>()
+            && let Some(n) = Number::from_f64(f)
+        {
+            return Value::Number(n);
+        }
+    }
+    Value::String(text.to_string())
+}
+
+/// `YYYY-M-D` dates become the RFC 3339 timestamp Go prints for them.
+fn parse_date_only(text: &str) -> Option<String> {
+    let parts: Vec<&str> = text.split('-').collect();
+    if parts.len() != 3 || parts[0].len() != 4 {
+        return None;
+    }
+    if !parts
+        .iter()
+        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    if parts[1].len() > 2 || parts[2].len() > 2 {
+        return None;
+    }
+    let m: u32 = parts[1].parse().ok()?;
+    let d: u32 = parts[2].parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    Some(format!("{}-{:02}-{:02}T00:00:00Z", parts[0], m, d))
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)` then `ParseUint(s, 0, 64)`.
+pub(crate) fn go_parse_int(s: &str) -> Option<Number> {
+    let (neg, body) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (radix, digits) =
+        if let Some(r) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+            (16, r)
+        } else if let Some(r) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
+            (8, r)
+        } else if let Some(r) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
+            (2, r)
+        } else if body.len() > 1 && body.starts_with('0') {
+            (8, &body[1..])
+        } else {
+            (10, body)
+        };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let mag = u128::from_str_radix(digits, radix).ok()?;
+    if neg {
+        if mag <= (i64::MAX as u128) + 1 {
+            return Some(Number::from((-(mag as i128)) as i64));
+        }
+        None
+    } else if mag <= i64::MAX as u128 {
+        Some(Number::from(mag as i64))
+    } else if mag <= u64::MAX as u128 {
+        Some(Number::from(mag as u64))
+    } else {
+        None
+    }
+}
+
+/// `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`
+pub(crate) fn is_yaml_float(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+        i += 1;
+    }
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i - start
+    };
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    } else {
+        if digits(&mut i) == 0 {
+            return false;
+        }
+        if i < b.len() && b[i] == b'.' {
+            i += 1;
+            digits(&mut i);
+        }
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn resolves_like_go_yaml_v3() {
+        let docs = parse_documents(
+            "a: 012\nb: yes\nc: '1'\nd: 1.5\ne: ~\nf: 0x10\ng: 2001-12-14\nh: 1_000\n",
+        )
+        .unwrap();
+        assert_eq!(
+            docs[0],
+            json!({"a": 10, "b": "yes", "c": "1", "d": 1.5, "e": null, "f": 16, "g": "2001-12-14T00:00:00Z", "h": 1000})
+        );
+    }
+
+    #[test]
+    fn skips_empty_documents_and_resolves_aliases() {
+        let docs =
+            parse_documents("---\n# only a comment\n---\na: &x {b: 1}\nc: *x\n---\n").unwrap();
+        assert_eq!(docs, vec![json!({"a": {"b": 1}, "c": {"b": 1}})]);
+    }
+
+    #[test]
+    fn merge_keys_fill_missing_fields() {
+        let docs = parse_documents("base: &b {x: 1, y: 2}\nd:\n  <<: *b\n  y: 3\n").unwrap();
+        assert_eq!(docs[0]["d"], json!({"y": 3, "x": 1}));
+    }
+
+    #[test]
+    fn syntax_error_has_line() {
+        let err = parse_documents("a: b\nc: [d\n").unwrap_err();
+        assert!(err.line >= 2, "{err}");
+    }
+}
