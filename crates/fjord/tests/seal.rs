@@ -68,7 +68,11 @@ fn fjord(args: &[&str], stdin: &[u8]) -> Output {
     // Commands that read no stdin (--raw --from-file) may exit before the write: a broken pipe
     // then is expected, and the assertions on the output decide.
     if let Err(e) = child.stdin.take().unwrap().write_all(stdin) {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing stdin: {e}");
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "writing stdin: {e}"
+        );
     }
     child.wait_with_output().unwrap()
 }
