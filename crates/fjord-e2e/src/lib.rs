@@ -148,7 +148,12 @@ pub fn kubectl_path(version: &str) -> anyhow::Result<PathBuf> {
     Ok(p)
 }
 
-/// A kube-rs client for the cluster.
-pub fn kubeconfig_yaml(tc: &TestCluster) -> String {
-    tc.server().kubeconfig.clone()
+/// A kube-rs client for the cluster, from its kubeconfig.
+pub async fn client(tc: &TestCluster) -> kube::Client {
+    let kc = kube::config::Kubeconfig::from_yaml(&tc.server().kubeconfig)
+        .expect("the kubeconfig parses");
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .expect("the kubeconfig is usable");
+    kube::Client::try_from(config).expect("a client can be built")
 }

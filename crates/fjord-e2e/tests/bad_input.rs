@@ -1,17 +1,9 @@
 //! Bad input gets the status code and a message as clear as a real API server's, and the server
 //! keeps serving.
 
-use fjord_e2e::TestCluster;
+use fjord_e2e::{TestCluster, client};
 use kube::{Client, Config};
 use serde_json::Value;
-
-async fn client(tc: &TestCluster) -> Client {
-    let kc = kube::config::Kubeconfig::from_yaml(&tc.server().kubeconfig).unwrap();
-    let config = Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .unwrap();
-    Client::try_from(config).unwrap()
-}
 
 /// Sends a raw request; returns the status code and the body as JSON.
 async fn send(

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use fjord_e2e::{ClusterOptions, TestCluster};
+use fjord_e2e::{ClusterOptions, TestCluster, client};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{
@@ -13,16 +13,7 @@ use kube::api::{
     PatchParams, PostParams,
 };
 use kube::runtime::{WatchStreamExt, reflector, watcher};
-use kube::{Client, Config};
 use serde_json::json;
-
-async fn client(tc: &TestCluster) -> Client {
-    let kc = kube::config::Kubeconfig::from_yaml(&tc.server().kubeconfig).unwrap();
-    let config = Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .unwrap();
-    Client::try_from(config).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "e2e: boots the embedded control plane"]
