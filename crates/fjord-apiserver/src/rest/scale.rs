@@ -123,6 +123,17 @@ impl Api {
             None => return Err(ApiError::internal("the object has no place for replicas")),
         }
         let unchanged = updated == *current.value;
+        if !unchanged {
+            // The replicas now belong to whoever scaled, under the `scale` subresource: a later
+            // apply of another replica count conflicts with them, as on a real cluster.
+            self.track_update(
+                &req.rt,
+                Some("scale"),
+                Some(&current.value),
+                &mut updated,
+                q.update_manager(),
+            )?;
+        }
         let generation = object::meta(&updated)
             .and_then(|m| m.get("generation"))
             .and_then(Value::as_i64);
