@@ -1,25 +1,31 @@
-//! OpenAPI v3, as much as kubectl's validation needs: per group-version documents whose operations
-//! carry `x-kubernetes-group-version-kind` and the `fieldValidation` parameter, so that kubectl
-//! 1.29+ `apply` (client- and server-side) validates by asking this server to do it. The
-//! strategic-merge-patch media type is left out of request bodies on purpose: without it kubectl
-//! computes client-side apply patches from its compiled-in scheme, which matches what this server
-//! merges.
+//! OpenAPI v3: per group-version documents whose operations carry
+//! `x-kubernetes-group-version-kind` and the `fieldValidation` parameter, so that kubectl 1.29+
+//! `apply` (client- and server-side) hands validation to this server, and whose
+//! `components.schemas` hold the kinds' schemas (from the vendored Kubernetes definitions, or the
+//! CRD's own) for `kubectl explain`. The strategic-merge-patch media type is left out of request
+//! bodies on purpose: without it kubectl computes client-side apply patches from its compiled-in
+//! scheme, which matches what this server merges.
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use crate::registry::{ResourceType, Types};
+use crate::registry::{Origin, ResourceType, Types};
 
 /// `GET /openapi/v3`
 pub fn index(types: &Types) -> Value {
     let mut paths = BTreeMap::new();
     for (group, version) in group_versions(types) {
         let prefix = gv_path(&group, &version);
-        let doc = document(types, &group, &version);
+        // The document is a function of the group-version's types: hash those, not the document.
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        doc.to_string().hash(&mut h);
+        for t in types
+            .all()
+            .filter(|t| t.group == group && t.version == version)
+        {
+            format!("{t:?}").hash(&mut h);
+        }
         paths.insert(
             prefix.clone(),
             json!({"serverRelativeURL": format!("/openapi/v3/{prefix}?hash={:016X}", h.finish())}),
@@ -105,8 +111,151 @@ pub fn document(types: &Types, group: &str, version: &str) -> Value {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": "v1.33.0"},
         "paths": paths,
-        "components": {"schemas": {}},
+        "components": {"schemas": schemas(types, group, version)},
     })
+}
+
+/// The schemas of a group-version's kinds and everything they reference, in OpenAPI v3 form.
+fn schemas(types: &Types, group: &str, version: &str) -> Map<String, Value> {
+    let defs = fjord_smd::builtin_definitions();
+    let mut out = Map::new();
+    let mut pending: Vec<String> = Vec::new();
+    for rt in types
+        .all()
+        .filter(|t| t.group == group && t.version == version)
+    {
+        match &rt.origin {
+            Origin::Builtin => {
+                if let Some(name) = builtin_definition_name(defs, rt) {
+                    pending.push(name);
+                }
+            }
+            Origin::Crd { schema, .. } => {
+                let mut root = schema.clone().unwrap_or_else(|| json!({"type": "object"}));
+                if let Some(props) = root
+                    .as_object_mut()
+                    .map(|o| o.entry("properties").or_insert_with(|| json!({})))
+                    .and_then(Value::as_object_mut)
+                {
+                    props.insert(
+                        "metadata".into(),
+                        json!({"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}),
+                    );
+                }
+                root["x-kubernetes-group-version-kind"] =
+                    json!([{"group": rt.group, "version": rt.version, "kind": rt.kind}]);
+                let reversed: Vec<&str> = rt.group.split('.').rev().collect();
+                out.insert(
+                    format!("{}.{}.{}", reversed.join("."), rt.version, rt.kind),
+                    root,
+                );
+                pending.push("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta".into());
+            }
+        }
+    }
+    while let Some(name) = pending.pop() {
+        if out.contains_key(&name) {
+            continue;
+        }
+        let Some(def) = defs.get(&name) else { continue };
+        let converted = to_openapi_v3(def, &mut pending);
+        out.insert(name, converted);
+    }
+    out
+}
+
+fn builtin_definition_name(defs: &Value, rt: &ResourceType) -> Option<String> {
+    defs.as_object()?.iter().find_map(|(name, d)| {
+        let gvks = d.get("x-kubernetes-group-version-kind")?.as_array()?;
+        gvks.iter()
+            .any(|g| {
+                g.get("group").and_then(Value::as_str) == Some(rt.group.as_str())
+                    && g.get("version").and_then(Value::as_str) == Some(rt.version.as_str())
+                    && g.get("kind").and_then(Value::as_str) == Some(rt.kind.as_str())
+            })
+            .then(|| name.clone())
+    })
+}
+
+/// JSON-schema (kubernetes-validate's rendering) → OpenAPI v3: references into
+/// `#/components/schemas`, single types instead of `[type, "null"]`, int-or-string marked the way
+/// the Kubernetes OpenAPI marks it. Referenced names are queued on `refs`.
+fn to_openapi_v3(schema: &Value, refs: &mut Vec<String>) -> Value {
+    match schema {
+        Value::Object(map) => {
+            if let Some(Value::Array(alts)) = map.get("oneOf") {
+                let kinds: Vec<&str> = alts
+                    .iter()
+                    .filter_map(|a| single_type(a.get("type")))
+                    .collect();
+                if kinds == ["string", "integer"] {
+                    return json!({"x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]});
+                }
+                if kinds == ["string", "number"] {
+                    // Quantity: the Kubernetes OpenAPI calls it a string.
+                    let mut q = json!({"type": "string"});
+                    if let Some(d) = map.get("description") {
+                        q["description"] = d.clone();
+                    }
+                    return q;
+                }
+            }
+            let mut out = Map::new();
+            for (k, v) in map {
+                match k.as_str() {
+                    "$ref" => {
+                        let name = v.as_str().and_then(|r| r.rsplit('/').next()).unwrap_or("");
+                        refs.push(name.to_string());
+                        out.insert("$ref".into(), json!(format!("#/components/schemas/{name}")));
+                    }
+                    "type" => {
+                        if let Some(t) = single_type(Some(v)) {
+                            out.insert("type".into(), json!(t));
+                        }
+                    }
+                    "properties" => {
+                        let props: Map<String, Value> = v
+                            .as_object()
+                            .map(|p| {
+                                p.iter()
+                                    .map(|(pk, pv)| (pk.clone(), to_openapi_v3(pv, refs)))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        out.insert(k.clone(), Value::Object(props));
+                    }
+                    "items" | "additionalProperties" => {
+                        out.insert(k.clone(), to_openapi_v3(v, refs));
+                    }
+                    "$schema" | "$id" | "x-kubernetes-unions" => {}
+                    "enum" => {
+                        let values: Vec<Value> = v
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter(|x| !x.is_null())
+                            .cloned()
+                            .collect();
+                        out.insert(k.clone(), Value::Array(values));
+                    }
+                    _ => {
+                        out.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    }
+}
+
+/// `"string"` or `["string", "null"]` → `string`.
+fn single_type(t: Option<&Value>) -> Option<&str> {
+    match t? {
+        Value::String(s) => Some(s),
+        Value::Array(a) => a.iter().filter_map(Value::as_str).find(|s| *s != "null"),
+        _ => None,
+    }
 }
 
 /// `GET /openapi/v2`: kubectl 1.27–1.28 fetch only this, and only as gnostic protobuf; it carries
@@ -164,6 +313,14 @@ mod tests {
                 .iter()
                 .any(|p| p["name"] == "fieldValidation")
         );
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let cm = &schemas["io.k8s.api.core.v1.ConfigMap"];
+        assert_eq!(cm["properties"]["data"]["type"], "object");
+        assert_eq!(
+            cm["properties"]["metadata"]["$ref"],
+            "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+        );
+        assert!(schemas.contains_key("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"));
         let index = index(&reg.snapshot());
         assert!(
             index["paths"]["apis/apps/v1"]["serverRelativeURL"]
