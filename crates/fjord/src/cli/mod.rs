@@ -2,6 +2,7 @@
 //! them into library configuration before doing any I/O.
 
 mod cluster;
+mod controller;
 mod kustomize;
 mod seal;
 
@@ -20,6 +21,8 @@ enum Command {
     /// The embedded Kubernetes-compatible control plane.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// Run the in-cluster controllers against a cluster.
+    Controller(controller::ControllerArgs),
     /// Seal Secrets for Sealed Secrets controllers (kubeseal's flags).
     Seal(Box<seal::SealArgs>),
     /// Native kustomize: render kustomizations like `kubectl kustomize`.
@@ -30,6 +33,7 @@ enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Cluster(cmd) => cluster::run(cmd),
+        Command::Controller(args) => controller::run(args),
         Command::Seal(args) => seal::run(*args),
         Command::Kustomize(cmd) => kustomize::run(cmd),
     }
