@@ -1,7 +1,7 @@
 //! get and list.
 
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -112,6 +112,9 @@ impl Api {
                 .encode(serde_json::to_vec(&t).unwrap_or_default());
             metadata["continue"] = Value::String(encoded);
         }
+        if repr == Representation::Full {
+            return Ok(self.full_list_response(req, &metadata, &items));
+        }
         let values: Vec<Value> = items
             .iter()
             .map(|o| self.as_served_version(req, &o.value))
@@ -128,14 +131,47 @@ impl Api {
                 "metadata": metadata,
                 "items": values.iter().map(partial_metadata).collect::<Vec<_>>(),
             }),
-            Representation::Full => json!({
-                "kind": format!("{}List", req.rt.kind),
-                "apiVersion": req.rt.api_version(),
-                "metadata": metadata,
-                "items": values,
-            }),
+            Representation::Full => unreachable!("answered above"),
         };
         Ok(json_response(StatusCode::OK, &body))
+    }
+
+    /// A `<Kind>List` serialised straight from the stored objects: no copy of an object whose
+    /// stored apiVersion is the one served (the common case), which keeps large lists cheap.
+    fn full_list_response(
+        &self,
+        req: &ResourceRequest,
+        metadata: &Value,
+        items: &[StoredObject],
+    ) -> Response {
+        let api_version = req.rt.api_version();
+        let mut out = Vec::with_capacity(64 + items.len() * 768);
+        let head = json!({"kind": format!("{}List", req.rt.kind), "apiVersion": api_version, "metadata": metadata});
+        let head = serde_json::to_vec(&head).unwrap_or_default();
+        // `{...}` without its closing brace, then the items.
+        out.extend_from_slice(&head[..head.len().saturating_sub(1)]);
+        out.extend_from_slice(b",\"items\":[");
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let stored_version = item.value.get("apiVersion").and_then(Value::as_str);
+            let written = if stored_version == Some(api_version.as_str()) {
+                serde_json::to_writer(&mut out, &*item.value)
+            } else {
+                serde_json::to_writer(&mut out, &self.as_served_version(req, &item.value))
+            };
+            if let Err(e) = written {
+                tracing::error!(error = %e, "serialising a list item failed");
+            }
+        }
+        out.extend_from_slice(b"]}");
+        (
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            out,
+        )
+            .into_response()
     }
 }
 
