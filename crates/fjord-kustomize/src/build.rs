@@ -376,6 +376,9 @@ impl<'a> Builder<'a> {
             )?;
         }
         self.load_openapi(kust, acc)?;
+        // Generators run before components, so components can transform generated objects.
+        crate::generate::run_generators(self, kust, acc)?;
+        crate::plugins::run_generator_plugins(self, kust, acc)?;
         for comp in kust.strings("components")? {
             let dir = normalize(&kust.dir.join(&comp));
             let canon = self.src.canonical(&dir).map_err(|_| Error::NotFound {
@@ -402,8 +405,6 @@ impl<'a> Builder<'a> {
             let taken = std::mem::take(acc);
             *acc = self.accumulate(&sub, taken)?;
         }
-        crate::generate::run_generators(self, kust, acc)?;
-        crate::plugins::run_generator_plugins(self, kust, acc)?;
         crate::transform::run_transformers(self, kust, acc)?;
         crate::vars::merge_vars(kust, acc)?;
         Ok(())

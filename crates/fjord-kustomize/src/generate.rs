@@ -331,8 +331,9 @@ fn combine(
         .filter(|(_, r)| {
             let rid = r.id();
             rid.gvk.kind == id.gvk.kind
-                && rid.effective_namespace() == id.effective_namespace()
-                && r.all_ids().iter().any(|p| p.name == id.name)
+                && r.all_ids().iter().any(|p| {
+                    p.name == id.name && p.effective_namespace() == id.effective_namespace()
+                })
         })
         .map(|(i, _)| i)
         .collect();
