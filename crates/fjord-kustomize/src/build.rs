@@ -423,6 +423,8 @@ impl<'a> Builder<'a> {
             )),
             (None, Some(v)) => {
                 if v == "v1.21.2" || v == "v1212" {
+                    // The built-in schema replaces a custom one from a base.
+                    acc.openapi = None;
                     Ok(())
                 } else {
                     Err(kust.field_error(

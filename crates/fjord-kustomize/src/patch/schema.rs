@@ -128,12 +128,26 @@ pub fn field_of(t: &TypeRef, name: &str) -> Option<FieldInfo> {
                     .unwrap_or("")
                     .to_string()
             };
-            let child = match prop.get("items") {
-                Some(items) => resolve_custom(doc, items),
-                None => resolve_custom(doc, prop),
+            let node = prop.get("items").unwrap_or(prop);
+            // A $ref the custom document does not define falls back to the built-in type.
+            let type_name = match node.get("$ref").and_then(Value::as_str) {
+                Some(r) => {
+                    let name = r.rsplit('/').next().unwrap_or(r);
+                    if custom_defs(doc).is_some_and(|d| d.contains_key(name)) {
+                        Some(TypeRef::Custom(
+                            doc.clone(),
+                            resolve_custom(doc, node).clone(),
+                        ))
+                    } else if schema().types.contains_key(name) {
+                        Some(TypeRef::Builtin(name.to_string()))
+                    } else {
+                        None
+                    }
+                }
+                None => Some(TypeRef::Custom(doc.clone(), node.clone())),
             };
             Some(FieldInfo {
-                type_name: Some(TypeRef::Custom(doc.clone(), child.clone())),
+                type_name,
                 strategy: text("x-kubernetes-patch-strategy"),
                 merge_key: text("x-kubernetes-patch-merge-key"),
             })
