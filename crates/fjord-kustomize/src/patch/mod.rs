@@ -422,6 +422,17 @@ pub(crate) fn patches(b: &Builder, kust: &Kustomization, acc: &mut Accumulated) 
                 }
             }
             (PatchBody::Strategic(docs), None) => {
+                let deletes = docs
+                    .iter()
+                    .filter(|d| d.get("$patch").and_then(Value::as_str) == Some("delete"))
+                    .count();
+                if deletes > 1 {
+                    // kustomize v5.5 crashes on this input; refuse it clearly instead.
+                    return Err(kust.transform_error(
+                        &field,
+                        format!("{origin}: one patch file may delete only one object ($patch: delete); split it into one patch per object"),
+                    ));
+                }
                 for p in docs {
                     apply_untargeted_smp(kust, &field, acc, &p)?;
                 }
