@@ -57,8 +57,22 @@ impl Emitter {
             self.column += 1;
         }
     }
+    /// A line break as libyaml writes it: `\n` as a newline, other break characters (U+2028,
+    /// U+2029) verbatim, either way starting a new line.
+    fn write_break(&mut self, c: char) {
+        self.out.push(c);
+        self.column = 0;
+    }
+
+    /// Spaces up to `indent` on a line that has just started.
+    fn pad_to(&mut self, indent: usize) {
+        while self.column < indent {
+            self.put_char(' ');
+        }
+    }
+
     fn newline_indent(&mut self, indent: usize) {
-        if self.column != 0 || !self.out.is_empty() && !self.out.ends_with('\n') {
+        if self.column != 0 {
             self.put_char('\n');
         }
         for _ in 0..indent {
@@ -73,15 +87,51 @@ impl Emitter {
     }
 
     fn block_map_entries(&mut self, map: &serde_json::Map<String, Value>, indent: usize) {
+        if map.contains_key("<<") {
+            // sigs.k8s.io/yaml reads a "<<" key back as a YAML merge key: its mappings fill in
+            // missing keys and anything else disappears.
+            let mut merged = map.clone();
+            if let Some(v) = merged.remove("<<") {
+                let sources = match v {
+                    Value::Array(items) => items,
+                    other => vec![other],
+                };
+                for src in sources {
+                    if let Value::Object(m) = src {
+                        for (k, val) in m {
+                            merged.entry(k).or_insert(val);
+                        }
+                    }
+                }
+            }
+            if merged.is_empty() {
+                self.put("{}");
+                return;
+            }
+            return self.block_map_entries(&merged, indent);
+        }
         let mut keys: Vec<&String> = map.keys().collect();
         keys.sort_by(|a, b| go_key_cmp(a, b));
         for (i, key) in keys.into_iter().enumerate() {
             if i > 0 {
                 self.newline_indent(indent);
             }
+            let v = &map[key.as_str()];
+            if analyze(key).multiline || key.len() > 128 {
+                // Not a simple key: `? key` then `: value` on its own line.
+                self.put("? ");
+                self.string_scalar(key, indent + 2, false);
+                self.newline_indent(indent);
+                self.put(": ");
+                match v {
+                    Value::Object(m) if !m.is_empty() => self.block_map(v, indent + 2),
+                    Value::Array(a) if !a.is_empty() => self.block_seq(v, indent + 2),
+                    _ => self.scalar_or_empty(v, indent + 2, false),
+                }
+                continue;
+            }
             self.string_scalar(key, indent, true);
             self.put_char(':');
-            let v = &map[key.as_str()];
             match v {
                 Value::Object(m) if !m.is_empty() => {
                     self.newline_indent(indent + 2);
@@ -185,6 +235,7 @@ impl Emitter {
         let chars: Vec<char> = s.chars().collect();
         self.put_char('\'');
         let mut spaces = false;
+        let mut breaks = false;
         for (i, &c) in chars.iter().enumerate() {
             if c == ' ' {
                 let next_space = chars.get(i + 1) == Some(&' ');
@@ -200,12 +251,22 @@ impl Emitter {
                     self.put_char(c);
                 }
                 spaces = true;
+            } else if is_break(c) {
+                if !breaks && c == '\n' {
+                    self.put_char('\n');
+                }
+                self.write_break(c);
+                breaks = true;
             } else {
+                if breaks {
+                    self.pad_to(indent);
+                }
                 if c == '\'' {
                     self.put_char('\'');
                 }
                 self.put_char(c);
                 spaces = false;
+                breaks = false;
             }
         }
         self.put_char('\'');
@@ -215,8 +276,11 @@ impl Emitter {
         let chars: Vec<char> = s.chars().collect();
         self.put_char('"');
         let mut spaces = false;
+        // go-yaml tests for a byte order mark at the start of the value, not at each
+        // character, so a value that starts with one is escaped throughout.
+        let bom = chars.first() == Some(&'\u{feff}');
         for (i, &c) in chars.iter().enumerate() {
-            if !is_printable(c) || c == '\u{feff}' || is_break(c) || c == '"' || c == '\\' {
+            if bom || !is_printable(c) || is_break(c) || c == '"' || c == '\\' {
                 self.put_char('\\');
                 match c {
                     '\0' => self.put_char('0'),
@@ -289,7 +353,7 @@ impl Emitter {
         let mut breaks = true;
         for &c in &chars {
             if is_break(c) {
-                self.put_char('\n');
+                self.write_break(c);
                 breaks = true;
             } else {
                 if breaks {
@@ -436,7 +500,7 @@ fn resolves_to_string(s: &str) -> bool {
         "y" | "Y" | "yes" | "Yes" | "YES" | "n" | "N" | "no" | "No" | "NO" | "true" | "True"
         | "TRUE" | "false" | "False" | "FALSE" | "on" | "On" | "ON" | "off" | "Off" | "OFF"
         | "~" | "null" | "Null" | "NULL" | ".nan" | ".NaN" | ".NAN" | ".inf" | ".Inf" | ".INF"
-        | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF" | "<<" => return false,
+        | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF" => return false,
         _ => {}
     }
     let first = s.as_bytes()[0];

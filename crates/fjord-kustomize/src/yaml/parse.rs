@@ -127,6 +127,19 @@ pub fn parse_documents(text: &str) -> Result<Vec<Value>, YamlError> {
 /// Like [`parse_documents`]; with `strict` false a repeated mapping key replaces the earlier
 /// one (kustomize reads kustomization files this way) instead of failing.
 pub fn parse_documents_with(text: &str, strict: bool) -> Result<Vec<Value>, YamlError> {
+    if let Some(pos) = text.find(|c: char| {
+        let v = c as u32;
+        !(matches!(c, '\t' | '\n' | '\r' | '\u{85}')
+            || (0x20..=0x7e).contains(&v)
+            || (0xa0..=0xd7ff).contains(&v)
+            || (0xe000..=0xfffd).contains(&v)
+            || v >= 0x10000)
+    }) {
+        return Err(YamlError {
+            message: "control characters are not allowed".into(),
+            line: text[..pos].matches('\n').count() + 1,
+        });
+    }
     let mut builder = TreeBuilder::default();
     let mut parser = Parser::new_from_str(text);
     parser.load(&mut builder, true).map_err(|e| YamlError {
@@ -404,6 +417,18 @@ mod tests {
     fn merge_keys_fill_missing_fields() {
         let docs = parse_documents("base: &b {x: 1, y: 2}\nd:\n  <<: *b\n  y: 3\n").unwrap();
         assert_eq!(docs[0]["d"], json!({"y": 3, "x": 1}));
+    }
+
+    #[test]
+    fn raw_control_characters_are_rejected() {
+        let err = parse_documents("a: b\nc: d\u{7f}\n").unwrap_err();
+        assert_eq!(
+            err,
+            YamlError {
+                message: "control characters are not allowed".into(),
+                line: 2
+            }
+        );
     }
 
     #[test]
