@@ -155,29 +155,49 @@ pub fn field_of(t: &TypeRef, name: &str) -> Option<FieldInfo> {
     }
 }
 
-/// The root type of a built-in kind, by apiVersion and kind; falls back to the same kind in
-/// another version of the same group, then in any group.
+/// API versions kustomize's built-in schema (Kubernetes 1.21) still has but the vendored 1.33
+/// schema dropped, mapped to the version with the same merge metadata.
+const RENAMED_VERSIONS: &[(&str, &str)] = &[
+    ("batch/v1beta1", "batch/v1"),
+    ("extensions/v1beta1/Ingress", "networking.k8s.io/v1"),
+    ("networking.k8s.io/v1beta1", "networking.k8s.io/v1"),
+    ("policy/v1beta1", "policy/v1"),
+    (
+        "rbac.authorization.k8s.io/v1beta1",
+        "rbac.authorization.k8s.io/v1",
+    ),
+    (
+        "admissionregistration.k8s.io/v1beta1",
+        "admissionregistration.k8s.io/v1",
+    ),
+    ("apiextensions.k8s.io/v1beta1", "apiextensions.k8s.io/v1"),
+    ("autoscaling/v2beta1", "autoscaling/v2"),
+    ("autoscaling/v2beta2", "autoscaling/v2"),
+    ("storage.k8s.io/v1beta1", "storage.k8s.io/v1"),
+    ("events.k8s.io/v1beta1", "events.k8s.io/v1"),
+    ("discovery.k8s.io/v1beta1", "discovery.k8s.io/v1"),
+    ("certificates.k8s.io/v1beta1", "certificates.k8s.io/v1"),
+    ("coordination.k8s.io/v1beta1", "coordination.k8s.io/v1"),
+    ("scheduling.k8s.io/v1beta1", "scheduling.k8s.io/v1"),
+    ("node.k8s.io/v1beta1", "node.k8s.io/v1"),
+];
+
+/// The root type of a built-in kind, by apiVersion and kind. Versions the schema no longer
+/// has map to their successor; other unknown versions (e.g. extensions/v1beta1 Deployments,
+/// which kustomize does not know either) have no schema, so their lists are replaced.
 fn builtin_root(api_version: &str, kind: &str) -> Option<String> {
     let s = schema();
     if let Some(t) = s.kinds.get(format!("{api_version}/{kind}").as_str()) {
         return Some((*t).to_string());
     }
-    let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
-    let mut candidates: Vec<(&&str, &&str)> = s
-        .kinds
+    let with_kind = format!("{api_version}/{kind}");
+    let successor = RENAMED_VERSIONS
         .iter()
-        .filter(|(k, _)| k.rsplit('/').next() == Some(kind))
-        .collect();
-    candidates.sort();
-    candidates
-        .iter()
-        .find(|(k, _)| k.starts_with(&format!("{group}/")) && !group.is_empty())
-        .or_else(|| {
-            candidates.iter().find(|(k, _)| {
-                k.starts_with("apps/") || k.starts_with("v1/") || k.starts_with("batch/")
-            })
-        })
-        .map(|(_, t)| (**t).to_string())
+        .find(|(old, _)| *old == with_kind || *old == api_version)
+        .map(|(_, new)| *new)?;
+    s.kinds
+        .get(format!("{successor}/{kind}").as_str())
+        .map(|t| (*t).to_string())
 }
 
 /// What the built-in schema says about `field` of type `type_name`.

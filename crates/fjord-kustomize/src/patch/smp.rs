@@ -1,7 +1,7 @@
 //! Strategic merge patch, as kustomize applies it (kyaml's merge): maps merge, `null` deletes,
 //! lists of objects merge by the merge key the schema gives (patch elements first, then
-//! the ones only the target has), other lists are replaced, and the `$patch`,
-//! `$retainKeys` and `$deleteFromPrimitiveList` directives are honored.
+//! the ones only the target has), other lists are replaced, and the `$patch` directive
+//! (delete, replace) is honored; other `$` keys are plain fields to kyaml.
 
 use super::schema::{self, FieldInfo, TypeRef};
 use serde_json::{Map, Value};
@@ -36,23 +36,15 @@ pub fn merge_object(
         return MergeOutcome::Kept;
     };
     for (k, pv) in patch {
-        if k == "$patch" || k == "$retainKeys" || k.starts_with("$setElementOrder/") {
-            continue;
-        }
-        if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/") {
-            if let (Some(Value::Array(items)), Value::Array(remove)) = (d.get_mut(field), pv) {
-                items.retain(|i| !remove.contains(i));
-            }
+        // Only `$patch` is a directive for kustomize; `$retainKeys`, `$setElementOrder/...` and
+        // `$deleteFromPrimitiveList/...` are kept as ordinary fields, as kyaml does.
+        if k == "$patch" {
             continue;
         }
         let info = type_name
             .and_then(|t| schema::field_of(t, k))
             .unwrap_or_default();
         merge_field(d, k, pv, &info);
-    }
-    if let Some(Value::Array(keep)) = patch.get("$retainKeys") {
-        let keep: Vec<&str> = keep.iter().filter_map(Value::as_str).collect();
-        d.retain(|k, _| keep.contains(&k.as_str()));
     }
     MergeOutcome::Kept
 }
@@ -124,7 +116,27 @@ fn merge_list(dst: Vec<Value>, patch: &[Value], info: &FieldInfo) -> Vec<Value> 
     if !all_objects || info.merge_key.is_empty() || !strategy_merge {
         return clean_list(patch);
     }
-    let key = info.merge_key.clone();
+    let keys: Vec<&str> = info.merge_key.split(',').collect();
+    let key_value = |e: &Value, k: &str| -> String {
+        e.get(k)
+            .and_then(crate::kustomization::scalar_string)
+            .unwrap_or_default()
+    };
+    // Keys that some element (on either side) actually sets: with more than one, elements are
+    // identified by all of them (e.g. containerPort and protocol).
+    let valid: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| {
+            dst.iter()
+                .chain(patch.iter())
+                .any(|e| !key_value(e, k).is_empty())
+        })
+        .collect();
+    if valid.len() > 1 {
+        return merge_list_multi_key(dst, patch, &valid, info);
+    }
+    let key = valid.first().copied().unwrap_or(keys[0]).to_string();
     // Patch elements first, in patch order (merged with their counterpart), then the
     // elements only the destination has: the order kustomize produces.
     let mut dst: Vec<Option<Value>> = dst.into_iter().map(Some).collect();
@@ -154,10 +166,63 @@ fn merge_list(dst: Vec<Value>, patch: &[Value], info: &FieldInfo) -> Vec<Value> 
     out
 }
 
-/// Removes directives from a value that is inserted as a whole.
+/// Lists identified by several keys, as kustomize v5.5 (kyaml) merges them: a patch element
+/// whose key values all equal a target element's merges into it in place; one that matches only
+/// partly (a key set on one side and missing on the other) is dropped; any other is new, and new
+/// elements come first, in patch order.
+fn merge_list_multi_key(
+    dst: Vec<Value>,
+    patch: &[Value],
+    keys: &[&str],
+    info: &FieldInfo,
+) -> Vec<Value> {
+    let values = |e: &Value| -> Vec<String> {
+        keys.iter()
+            .map(|k| {
+                e.get(*k)
+                    .and_then(crate::kustomization::scalar_string)
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
+    let partial = |a: &[String], b: &[String]| {
+        a.iter().zip(b).any(|(x, y)| x == y && !x.is_empty())
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| x == y || x.is_empty() || y.is_empty())
+    };
+    let mut dst: Vec<Option<Value>> = dst.into_iter().map(Some).collect();
+    let mut fresh = Vec::new();
+    for p in patch {
+        let Value::Object(pm) = p else { continue };
+        let pv = values(p);
+        let exact = dst
+            .iter()
+            .position(|e| e.as_ref().is_some_and(|e| values(e) == pv));
+        let delete = pm.get("$patch").and_then(Value::as_str) == Some("delete");
+        match exact {
+            Some(i) if delete => dst[i] = None,
+            Some(i) => {
+                if let Some(existing) = dst[i].as_mut() {
+                    merge_object(existing, pm, info.type_name.as_ref());
+                }
+            }
+            None => {
+                let overlaps = dst.iter().flatten().any(|e| partial(&values(e), &pv));
+                if !delete && !overlaps {
+                    fresh.push(Value::Object(clean(pm)));
+                }
+            }
+        }
+    }
+    fresh.extend(dst.into_iter().flatten());
+    fresh
+}
+
+/// Removes `$patch` directives (and nulls) from a value that is inserted as a whole.
 pub fn clean(m: &Map<String, Value>) -> Map<String, Value> {
     m.iter()
-        .filter(|(k, v)| !k.starts_with('$') && !v.is_null())
+        .filter(|(k, v)| *k != "$patch" && !v.is_null())
         .map(|(k, v)| (k.clone(), clean_value(v)))
         .collect()
 }
