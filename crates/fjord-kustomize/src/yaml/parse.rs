@@ -121,12 +121,17 @@ impl MarkedEventReceiver for TreeBuilder {
 /// Parses every document in `text`. Empty documents (only comments, or `---` alone) are skipped,
 /// as kustomize's reader skips them.
 pub fn parse_documents(text: &str) -> Result<Vec<Value>, YamlError> {
-    parse_documents_with(text, true)
+    parse_documents_with(text, false)
 }
 
-/// Like [`parse_documents`]; with `strict` false a repeated mapping key replaces the earlier
-/// one (kustomize reads kustomization files this way) instead of failing.
-pub fn parse_documents_with(text: &str, strict: bool) -> Result<Vec<Value>, YamlError> {
+/// Like [`parse_documents`]; with `kustomization_rules` the text is read the way kustomize reads
+/// kustomization files (sigs.k8s.io/yaml, YAML 1.1): a repeated mapping key replaces the
+/// earlier one instead of failing, and `yes`/`no`/`on`/`off`/`y`/`n` are booleans.
+pub fn parse_documents_with(
+    text: &str,
+    kustomization_rules: bool,
+) -> Result<Vec<Value>, YamlError> {
+    let strict = !kustomization_rules;
     if let Some(pos) = text.find(|c: char| {
         let v = c as u32;
         !(matches!(c, '\t' | '\n' | '\r' | '\u{85}')
@@ -172,7 +177,20 @@ enum Mode {
 fn to_value(node: &Node, mode: Mode, strict: bool) -> Result<Value, YamlError> {
     match node {
         Node::Scalar { text, .. } if mode == Mode::RawStrings => Ok(Value::String(text.clone())),
-        Node::Scalar { text, plain, tag } => Ok(resolve_scalar(text, *plain, tag.as_deref())),
+        Node::Scalar { text, plain, tag } => {
+            if !strict && *plain && tag.is_none() {
+                match text.as_str() {
+                    "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => {
+                        return Ok(Value::Bool(true));
+                    }
+                    "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => {
+                        return Ok(Value::Bool(false));
+                    }
+                    _ => {}
+                }
+            }
+            Ok(resolve_scalar(text, *plain, tag.as_deref()))
+        }
         Node::Seq(items) => items
             .iter()
             .map(|n| to_value(n, Mode::Normal, strict))
