@@ -25,17 +25,57 @@ pub(crate) fn run_builtin_transformers(
     kust: &Kustomization,
     acc: &mut Accumulated,
 ) -> Result<()> {
+    let count = |field: &str| {
+        kust.get(field)
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len)
+    };
+    let present = |field: &str| usize::from(kust.has(field));
     crate::patch::patches_strategic_merge(b, kust, acc)?;
+    record_all(
+        kust,
+        acc,
+        "PatchStrategicMergeTransformer",
+        present("patchesStrategicMerge"),
+    );
     crate::patch::patches(b, kust, acc)?;
+    record_all(kust, acc, "PatchTransformer", count("patches"));
     namespace(kust, acc)?;
     name_prefix_suffix(kust, acc)?;
     labels(kust, acc)?;
+    let label_steps = count("labels") + present("commonLabels");
+    record_all(kust, acc, "LabelTransformer", label_steps);
     annotations(kust, acc)?;
+    record_all(
+        kust,
+        acc,
+        "AnnotationsTransformer",
+        present("commonAnnotations"),
+    );
     crate::patch::patches_json6902(b, kust, acc)?;
+    record_all(
+        kust,
+        acc,
+        "PatchJson6902Transformer",
+        count("patchesJson6902"),
+    );
     replicas(kust, acc)?;
+    record_all(kust, acc, "ReplicaCountTransformer", count("replicas"));
     images(kust, acc)?;
+    record_all(kust, acc, "ImageTagTransformer", count("images"));
     crate::replacements::run(b, kust, acc)?;
+    record_all(kust, acc, "ReplacementTransformer", present("replacements"));
     Ok(())
+}
+
+/// Records `times` visits of the transformer `kind` on every object (kustomize runs each
+/// configured transformer over all objects), for `buildMetadata: [transformerAnnotations]`.
+fn record_all(kust: &Kustomization, acc: &mut Accumulated, kind: &str, times: usize) {
+    for _ in 0..times {
+        for r in acc.resources.iter_mut() {
+            kust.record(r, kind);
+        }
+    }
 }
 
 fn namespace(kust: &Kustomization, acc: &mut Accumulated) -> Result<()> {

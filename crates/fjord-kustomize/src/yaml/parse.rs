@@ -132,6 +132,7 @@ pub fn parse_documents_with(
     kustomization_rules: bool,
 ) -> Result<Vec<Value>, YamlError> {
     let strict = !kustomization_rules;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if let Some(pos) = text.find(|c: char| {
         let v = c as u32;
         !(matches!(c, '\t' | '\n' | '\r' | '\u{85}')
