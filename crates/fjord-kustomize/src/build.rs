@@ -93,6 +93,9 @@ pub fn build(source: &dyn FileSource, dir: &Path, options: &BuildOptions) -> Res
             != Some("true")
     });
     crate::metadata::apply_build_metadata(&kust, &dir, &mut acc.resources)?;
+    for r in acc.resources.iter_mut() {
+        crate::metadata::drop_empty_annotations(r);
+    }
     let resources = crate::order::sort(&kust, acc.resources)?;
     let docs = resources.into_iter().map(|r| r.obj).collect();
     Ok(ResourceList { docs })
@@ -243,7 +246,16 @@ impl<'a> Builder<'a> {
         let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
         if kind.ends_with("List") && obj.get("items").is_some_and(Value::is_array) {
             if let Some(Value::Array(items)) = obj.get("items") {
-                for item in items.clone() {
+                for mut item in items.clone() {
+                    // List items reach kustomize through JSON, so their annotation values
+                    // are the JSON text of whatever they held.
+                    if let Some(Value::Object(ann)) = item.pointer_mut("/metadata/annotations") {
+                        for v in ann.values_mut() {
+                            if !v.is_string() {
+                                *v = Value::String(json_text(v));
+                            }
+                        }
+                    }
                     self.push_resource(path, item, out)?;
                 }
             }
@@ -526,6 +538,17 @@ impl<'a> Builder<'a> {
             self.append(acc, r, kust, field, entry)?;
         }
         Ok(())
+    }
+}
+
+/// A scalar as Go's encoding/json writes it (integral floats without a fraction).
+fn json_text(v: &Value) -> String {
+    match v {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e21 => format!("{f:.0}"),
+            _ => n.to_string(),
+        },
+        other => other.to_string(),
     }
 }
 

@@ -123,6 +123,18 @@ pub(crate) fn apply_build_metadata(
     Ok(())
 }
 
+/// kustomize rewrites annotations when it writes an object and leaves out an empty (or null)
+/// annotation map.
+pub(crate) fn drop_empty_annotations(r: &mut Resource) {
+    if let Some(Value::Object(meta)) = r.obj.get_mut("metadata")
+        && meta
+            .get("annotations")
+            .is_some_and(|a| a.is_null() || a.as_object().is_some_and(Map::is_empty))
+    {
+        meta.remove("annotations");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

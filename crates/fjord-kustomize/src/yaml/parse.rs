@@ -165,12 +165,13 @@ pub fn parse_documents_with(
     Ok(out)
 }
 
-/// Where in a document a node sits: label and annotation values keep the text written, as
-/// kyaml stores them as strings whatever they look like.
+/// Where in a document a node sits: annotation values keep the text written (an empty value
+/// becomes ""), as kustomize reads and rewrites annotations as strings whatever they look like.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Top,
     Metadata,
+    AnnotationMap,
     RawStrings,
     Normal,
 }
@@ -224,7 +225,8 @@ fn to_value(node: &Node, mode: Mode, strict: bool) -> Result<Value, YamlError> {
                 }
                 let child_mode = match (mode, key.as_str()) {
                     (Mode::Top, "metadata") => Mode::Metadata,
-                    (Mode::Metadata, "labels" | "annotations") => Mode::RawStrings,
+                    (Mode::Metadata, "annotations") => Mode::AnnotationMap,
+                    (Mode::AnnotationMap, _) => Mode::RawStrings,
                     (Mode::RawStrings, _) => Mode::RawStrings,
                     _ => Mode::Normal,
                 };
