@@ -174,7 +174,8 @@ fn go_parse_float(s: &str) -> Option<f64> {
     if body.starts_with("inf") || body.starts_with("nan") {
         return matches!(body, "inf" | "infinity" | "nan").then_some(0.0);
     }
-    s.parse::<f64>().ok()
+    // Go reports a range error for overflow, so the text stays a string.
+    s.parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
 /// go-yaml v2's timestamp check: `YYYY-M-D`, optionally followed by a time.
@@ -298,15 +299,40 @@ pub fn format_number(n: &Number) -> String {
         return u.to_string();
     }
     let f = n.as_f64().unwrap_or(0.0);
-    if f.fract() == 0.0 && f.abs() < 1e21 {
-        if f >= i64::MIN as f64 && f < i64::MAX as f64 {
-            return (f as i64).to_string();
+    // Go's JSON text of the float, read back by go-yaml v2: integer text stays an integer
+    // (when it fits 64 bits), anything else prints in 'g' form.
+    let text = go_json_float(f);
+    if !text.contains(['.', 'e']) {
+        if let Ok(i) = text.parse::<i64>() {
+            return i.to_string();
         }
-        if f >= 0.0 && f < u64::MAX as f64 {
-            return (f as u64).to_string();
+        if let Ok(u) = text.parse::<u64>() {
+            return u.to_string();
         }
     }
     format_go_g(f)
+}
+
+/// `encoding/json`'s float64 text: shortest digits, plain notation for 1e-6 <= |f| < 1e21.
+fn go_json_float(f: f64) -> String {
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        return format_go_g(f);
+    }
+    let sci = format!("{f:e}");
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let sign = if mant.starts_with('-') { "-" } else { "" };
+    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    if exp < 0 {
+        return format!("{sign}0.{}{digits}", "0".repeat((-exp - 1) as usize));
+    }
+    let int_len = exp as usize + 1;
+    if digits.len() <= int_len {
+        format!("{sign}{digits}{}", "0".repeat(int_len - digits.len()))
+    } else {
+        format!("{sign}{}.{}", &digits[..int_len], &digits[int_len..])
+    }
 }
 
 fn format_go_g(f: f64) -> String {
