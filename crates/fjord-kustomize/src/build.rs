@@ -280,12 +280,7 @@ impl<'a> Builder<'a> {
             .and_then(|m| m.get("name"))
             .and_then(Value::as_str)
             .is_some_and(|n| !n.is_empty());
-        let gen_name = obj
-            .get("metadata")
-            .and_then(|m| m.get("generateName"))
-            .and_then(Value::as_str)
-            .is_some();
-        if !name_ok && !gen_name {
+        if !name_ok {
             return Err(Error::InvalidResource {
                 path: path.to_path_buf(),
                 message: format!("missing metadata.name in object of kind {kind}"),
