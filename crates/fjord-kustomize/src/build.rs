@@ -46,6 +46,10 @@ impl ResourceList {
         }
         out
     }
+    /// Each object as its own YAML document (no `---`), in output order.
+    pub fn to_yaml_documents(&self) -> Vec<String> {
+        self.docs.iter().map(crate::yaml::to_yaml_object).collect()
+    }
     /// Each object as JSON.
     pub fn to_values(&self) -> Vec<Value> {
         self.docs.iter().cloned().map(Value::Object).collect()
