@@ -497,6 +497,13 @@ impl<'a> Builder<'a> {
             }
         };
         if self.src.is_dir(&canon) {
+            if self.stack.borrow().contains(&canon) {
+                return Err(Error::Cycle {
+                    path: kust.path.clone(),
+                    field: field.into(),
+                    dir: canon,
+                });
+            }
             let sub = self.load_kustomization(&canon)?;
             if sub.kind == KustKind::Component {
                 return Err(kust.field_error(

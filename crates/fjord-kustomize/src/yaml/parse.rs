@@ -180,7 +180,9 @@ fn to_value(node: &Node, mode: Mode, strict: bool) -> Result<Value, YamlError> {
     match node {
         Node::Scalar { text, .. } if mode == Mode::RawStrings => Ok(Value::String(text.clone())),
         // An annotation that is not a scalar has no string value: kustomize writes "".
-        Node::Seq(_) | Node::Map(..) if mode == Mode::RawStrings => Ok(Value::String(String::new())),
+        Node::Seq(_) | Node::Map(..) if mode == Mode::RawStrings => {
+            Ok(Value::String(String::new()))
+        }
         Node::Scalar { text, plain, tag } => {
             if !strict && *plain && tag.is_none() {
                 match text.as_str() {

@@ -28,7 +28,11 @@ pub struct BuildArgs {
     #[arg(default_value = ".")]
     dir: PathBuf,
     /// Which files a kustomization may read.
-    #[arg(long = "load-restrictor", value_enum, default_value = "LoadRestrictionsRootOnly")]
+    #[arg(
+        long = "load-restrictor",
+        value_enum,
+        default_value = "LoadRestrictionsRootOnly"
+    )]
     load_restrictor: LoadRestrictorArg,
 }
 
