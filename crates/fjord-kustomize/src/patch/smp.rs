@@ -20,12 +20,12 @@ pub fn merge_object(
     dst: &mut Value,
     patch: &Map<String, Value>,
     type_name: Option<&TypeRef>,
-) -> MergeOutcome {
+) -> Result<MergeOutcome, String> {
     match patch.get("$patch").and_then(Value::as_str) {
-        Some("delete") => return MergeOutcome::Deleted,
+        Some("delete") => return Ok(MergeOutcome::Deleted),
         Some("replace") => {
             *dst = Value::Object(clean(patch));
-            return MergeOutcome::Kept;
+            return Ok(MergeOutcome::Kept);
         }
         _ => {}
     }
@@ -33,7 +33,7 @@ pub fn merge_object(
         *dst = Value::Object(Map::new());
     }
     let Value::Object(d) = dst else {
-        return MergeOutcome::Kept;
+        return Ok(MergeOutcome::Kept);
     };
     for (k, pv) in patch {
         // Only `$patch` is a directive for kustomize; `$retainKeys`, `$setElementOrder/...` and
@@ -44,12 +44,36 @@ pub fn merge_object(
         let info = type_name
             .and_then(|t| schema::field_of(t, k))
             .unwrap_or_default();
-        merge_field(d, k, pv, &info);
+        merge_field(d, k, pv, &info)?;
     }
-    MergeOutcome::Kept
+    Ok(MergeOutcome::Kept)
 }
 
-fn merge_field(d: &mut Map<String, Value>, k: &str, pv: &Value, info: &FieldInfo) {
+fn node_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Object(_) => "MappingNode",
+        Value::Array(_) => "SequenceNode",
+        _ => "ScalarNode",
+    }
+}
+
+fn merge_field(
+    d: &mut Map<String, Value>,
+    k: &str,
+    pv: &Value,
+    info: &FieldInfo,
+) -> Result<(), String> {
+    if let Some(existing) = d.get(k)
+        && !existing.is_null()
+        && !pv.is_null()
+        && node_kind(existing) != node_kind(pv)
+    {
+        return Err(format!(
+            "wrong node kind: expected {} but got {}: field {k:?}",
+            node_kind(existing),
+            node_kind(pv)
+        ));
+    }
     match pv {
         Value::Null => {
             d.remove(k);
@@ -57,11 +81,11 @@ fn merge_field(d: &mut Map<String, Value>, k: &str, pv: &Value, info: &FieldInfo
         Value::Object(pm) => {
             if pm.get("$patch").and_then(Value::as_str) == Some("delete") {
                 d.remove(k);
-                return;
+                return Ok(());
             }
             match d.get_mut(k) {
                 Some(existing) if existing.is_object() => {
-                    merge_object(existing, pm, info.type_name.as_ref());
+                    merge_object(existing, pm, info.type_name.as_ref())?;
                 }
                 _ => {
                     d.insert(k.to_string(), Value::Object(clean(pm)));
@@ -71,7 +95,7 @@ fn merge_field(d: &mut Map<String, Value>, k: &str, pv: &Value, info: &FieldInfo
         Value::Array(pl) => {
             let existing = d.remove(k);
             let merged = match existing {
-                Some(Value::Array(dl)) => merge_list(dl, pl, info),
+                Some(Value::Array(dl)) => merge_list(dl, pl, info)?,
                 _ => clean_list(pl),
             };
             d.insert(k.to_string(), Value::Array(merged));
@@ -80,20 +104,21 @@ fn merge_field(d: &mut Map<String, Value>, k: &str, pv: &Value, info: &FieldInfo
             d.insert(k.to_string(), scalar.clone());
         }
     }
+    Ok(())
 }
 
-fn merge_list(dst: Vec<Value>, patch: &[Value], info: &FieldInfo) -> Vec<Value> {
+fn merge_list(dst: Vec<Value>, patch: &[Value], info: &FieldInfo) -> Result<Vec<Value>, String> {
     if patch
         .iter()
         .any(|p| p.get("$patch").and_then(Value::as_str) == Some("replace"))
     {
-        return clean_list(
+        return Ok(clean_list(
             &patch
                 .iter()
                 .filter(|p| p.get("$patch").and_then(Value::as_str) != Some("replace"))
                 .cloned()
                 .collect::<Vec<_>>(),
-        );
+        ));
     }
     let all_objects = dst.iter().chain(patch.iter()).all(Value::is_object);
     let all_scalars = dst
@@ -109,12 +134,12 @@ fn merge_list(dst: Vec<Value>, patch: &[Value], info: &FieldInfo) -> Vec<Value> 
                     out.push(p.clone());
                 }
             }
-            return out;
+            return Ok(out);
         }
-        return patch.to_vec();
+        return Ok(patch.to_vec());
     }
     if !all_objects || info.merge_key.is_empty() || !strategy_merge {
-        return clean_list(patch);
+        return Ok(clean_list(patch));
     }
     let keys: Vec<&str> = info.merge_key.split(',').collect();
     let key_value = |e: &Value, k: &str| -> String {
@@ -156,14 +181,14 @@ fn merge_list(dst: Vec<Value>, patch: &[Value], info: &FieldInfo) -> Vec<Value> 
         }
         match pos.and_then(|i| dst[i].take()) {
             Some(mut existing) => {
-                merge_object(&mut existing, pm, info.type_name.as_ref());
+                merge_object(&mut existing, pm, info.type_name.as_ref())?;
                 out.push(existing);
             }
             None => out.push(Value::Object(clean(pm))),
         }
     }
     out.extend(dst.into_iter().flatten());
-    out
+    Ok(out)
 }
 
 /// Lists identified by several keys, as kustomize v5.5 (kyaml) merges them: a patch element
@@ -175,7 +200,7 @@ fn merge_list_multi_key(
     patch: &[Value],
     keys: &[&str],
     info: &FieldInfo,
-) -> Vec<Value> {
+) -> Result<Vec<Value>, String> {
     let values = |e: &Value| -> Vec<String> {
         keys.iter()
             .map(|k| {
@@ -204,7 +229,7 @@ fn merge_list_multi_key(
             Some(i) if delete => dst[i] = None,
             Some(i) => {
                 if let Some(existing) = dst[i].as_mut() {
-                    merge_object(existing, pm, info.type_name.as_ref());
+                    merge_object(existing, pm, info.type_name.as_ref())?;
                 }
             }
             None => {
@@ -216,7 +241,7 @@ fn merge_list_multi_key(
         }
     }
     fresh.extend(dst.into_iter().flatten());
-    fresh
+    Ok(fresh)
 }
 
 /// Removes `$patch` directives (and nulls) from a value that is inserted as a whole.
@@ -250,7 +275,7 @@ mod tests {
     fn apply(dst: Value, patch: Value) -> Value {
         let mut d = dst;
         let t = schema::root_type(None, "apps/v1", "Deployment");
-        merge_object(&mut d, patch.as_object().unwrap(), t.as_ref());
+        merge_object(&mut d, patch.as_object().unwrap(), t.as_ref()).unwrap();
         d
     }
 
