@@ -108,18 +108,23 @@ fn merge_field(
 }
 
 fn merge_list(dst: Vec<Value>, patch: &[Value], info: &FieldInfo) -> Result<Vec<Value>, String> {
+    let is_replace = |p: &Value| p.get("$patch").and_then(Value::as_str) == Some("replace");
+    // A bare `{$patch: replace}` element replaces the list with the other elements; an element
+    // that carries `$patch: replace` beside other fields is ignored, as kyaml does.
     if patch
         .iter()
-        .any(|p| p.get("$patch").and_then(Value::as_str) == Some("replace"))
+        .any(|p| is_replace(p) && p.as_object().is_some_and(|m| m.len() == 1))
     {
         return Ok(clean_list(
             &patch
                 .iter()
-                .filter(|p| p.get("$patch").and_then(Value::as_str) != Some("replace"))
+                .filter(|p| !is_replace(p))
                 .cloned()
                 .collect::<Vec<_>>(),
         ));
     }
+    let patch: Vec<Value> = patch.iter().filter(|p| !is_replace(p)).cloned().collect();
+    let patch = patch.as_slice();
     let all_objects = dst.iter().chain(patch.iter()).all(Value::is_object);
     let all_scalars = dst
         .iter()
@@ -162,6 +167,9 @@ fn merge_list(dst: Vec<Value>, patch: &[Value], info: &FieldInfo) -> Result<Vec<
         return merge_list_multi_key(dst, patch, &valid, info);
     }
     let key = valid.first().copied().unwrap_or(keys[0]).to_string();
+    // A patch element without the merge key makes kyaml drop it and every element only the
+    // target has.
+    let keyless = patch.iter().any(|p| key_value(p, &key).is_empty());
     // Patch elements first, in patch order (merged with their counterpart), then the
     // elements only the destination has: the order kustomize produces.
     let mut dst: Vec<Option<Value>> = dst.into_iter().map(Some).collect();
@@ -184,10 +192,13 @@ fn merge_list(dst: Vec<Value>, patch: &[Value], info: &FieldInfo) -> Result<Vec<
                 merge_object(&mut existing, pm, info.type_name.as_ref())?;
                 out.push(existing);
             }
+            None if key_value(p, &key).is_empty() => {}
             None => out.push(Value::Object(clean(pm))),
         }
     }
-    out.extend(dst.into_iter().flatten());
+    if !keyless {
+        out.extend(dst.into_iter().flatten());
+    }
     Ok(out)
 }
 
