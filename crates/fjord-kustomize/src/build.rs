@@ -115,6 +115,19 @@ pub(crate) fn build_nested(b: &Builder, dir: &Path) -> Result<Vec<Map<String, Va
     Ok(acc.resources.into_iter().map(|r| r.obj).collect())
 }
 
+/// An id as compared for conflicts: group, version, kind, name, namespace ("default" as "").
+pub(crate) type IdKey = (String, String, String, String, String);
+
+fn id_key(id: &ResId) -> IdKey {
+    (
+        id.gvk.group.clone(),
+        id.gvk.version.clone(),
+        id.gvk.kind.clone(),
+        id.name.clone(),
+        id.effective_namespace().to_string(),
+    )
+}
+
 /// What a kustomization level hands up to its parent.
 #[derive(Debug, Default)]
 pub(crate) struct Accumulated {
@@ -125,6 +138,9 @@ pub(crate) struct Accumulated {
     pub config_loaded: bool,
     /// A custom OpenAPI schema (`openapi: {path: ...}`) for strategic merge patches.
     pub openapi: Option<std::sync::Arc<Value>>,
+    /// Current ids of `resources`, kept while resources are being added (conflict checks);
+    /// `None` once anything may have renamed them.
+    pub id_index: Option<std::collections::HashSet<IdKey>>,
 }
 
 pub(crate) struct Builder<'a> {
@@ -303,7 +319,10 @@ impl<'a> Builder<'a> {
         entry: &str,
     ) -> Result<()> {
         let id = res.id();
-        if acc.resources.iter().any(|r| r.id().same_as(&id)) {
+        let index = acc
+            .id_index
+            .get_or_insert_with(|| acc.resources.iter().map(|r| id_key(&r.id())).collect());
+        if !index.insert(id_key(&id)) {
             return Err(Error::ConflictingId {
                 path: kust.path.clone(),
                 field: field.to_string(),
@@ -362,6 +381,8 @@ impl<'a> Builder<'a> {
         for (field, entry) in entries {
             self.accumulate_entry(kust, &field, &entry, acc)?;
         }
+        // Generators and transformers below may rename objects.
+        acc.id_index = None;
         for cfg in kust.strings("configurations")? {
             let (path, bytes) = self.read_file(kust, "configurations", &cfg)?;
             let docs =
