@@ -98,7 +98,7 @@ pub fn build(source: &dyn FileSource, dir: &Path, options: &BuildOptions) -> Res
     });
     crate::metadata::apply_build_metadata(&kust, &dir, &mut acc.resources)?;
     for r in acc.resources.iter_mut() {
-        crate::metadata::drop_empty_annotations(r);
+        crate::metadata::normalize_annotations(r);
     }
     let resources = crate::order::sort(&kust, acc.resources)?;
     let docs = resources.into_iter().map(|r| r.obj).collect();
