@@ -96,7 +96,14 @@ fn merge_field(
             let existing = d.remove(k);
             let merged = match existing {
                 Some(Value::Array(dl)) => merge_list(dl, pl, info)?,
-                _ => clean_list(pl),
+                // A list the target lacks: kyaml merges an associative one element by element
+                // (dropping directives) and copies any other list as written.
+                _ if info.strategy.split(',').any(|x| x == "merge")
+                    && !info.merge_key.is_empty() =>
+                {
+                    clean_list(pl)
+                }
+                _ => pl.clone(),
             };
             d.insert(k.to_string(), Value::Array(merged));
         }
@@ -144,7 +151,8 @@ fn merge_list(dst: Vec<Value>, patch: &[Value], info: &FieldInfo) -> Result<Vec<
         return Ok(patch.to_vec());
     }
     if !all_objects || info.merge_key.is_empty() || !strategy_merge {
-        return Ok(clean_list(patch));
+        // Not associative: the patch's list replaces the target's as written.
+        return Ok(patch.to_vec());
     }
     let keys: Vec<&str> = info.merge_key.split(',').collect();
     let key_value = |e: &Value, k: &str| -> String {
@@ -266,7 +274,8 @@ pub fn clean(m: &Map<String, Value>) -> Map<String, Value> {
 fn clean_value(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(clean(m)),
-        Value::Array(a) => Value::Array(clean_list(a)),
+        // Lists inside a newly added map are copied as written (kyaml has no target to merge into).
+        Value::Array(a) => Value::Array(a.clone()),
         other => other.clone(),
     }
 }
