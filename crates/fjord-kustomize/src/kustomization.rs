@@ -88,6 +88,13 @@ impl Kustomization {
                 });
             }
         };
+        if raw.is_empty() {
+            return Err(Error::InvalidKustomization {
+                path: path.to_path_buf(),
+                field: "(document)".into(),
+                message: "kustomization file is empty".into(),
+            });
+        }
         let mut fields = Map::new();
         for (k, v) in raw {
             let canonical = KNOWN_FIELDS
