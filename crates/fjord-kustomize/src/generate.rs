@@ -142,12 +142,15 @@ fn collect_data(
     }
     for lit in list("literals")? {
         let f = format!("{field}.literals");
-        let (k, v) = lit.split_once('=').ok_or_else(|| {
-            kust.field_error(
-                &f,
-                format!("invalid literal source {lit:?}, expected key=value"),
-            )
-        })?;
+        let (k, v) = lit
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| {
+                kust.field_error(
+                    &f,
+                    format!("invalid literal source {lit:?}, expected key=value"),
+                )
+            })?;
         put(k.to_string(), unquote(v).into_bytes(), &f)?;
     }
     for file in list("files")? {
