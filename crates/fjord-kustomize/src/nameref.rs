@@ -229,11 +229,8 @@ fn update_value(
             }
         }
         Value::Object(m) => {
-            if let Some(kind) = m.get("kind").and_then(Value::as_str)
-                && kind != target.kind
-            {
-                return Ok(());
-            }
+            // kustomize does not look at a subject's kind: a Group or User named like a
+            // renamed ServiceAccount is renamed too.
             let Some(name) = m.get("name").and_then(Value::as_str).map(str::to_string) else {
                 return Ok(());
             };
@@ -244,7 +241,7 @@ fn update_value(
             let lookup = ns.as_deref();
             if let Some(c) = select(&name, lookup, cands, referrer, target)? {
                 m.insert("name".into(), Value::String(c.cur.name.clone()));
-                if !c.cur.namespace.is_empty() && (ns.is_some() || m.contains_key("kind")) {
+                if !c.cur.namespace.is_empty() {
                     m.insert("namespace".into(), Value::String(c.cur.namespace.clone()));
                 }
             }

@@ -145,7 +145,10 @@ fn name_prefix_suffix(kust: &Kustomization, acc: &mut Accumulated) -> Result<()>
             kust.record(r, "SuffixTransformer");
         }
         let gvk = r.gvk();
-        if matches!(gvk.kind.as_str(), "CustomResourceDefinition" | "Namespace") {
+        // kustomize never prefixes these: their names carry meaning.
+        if matches!(gvk.kind.as_str(), "CustomResourceDefinition" | "Namespace")
+            || (gvk.kind == "APIService" && gvk.group == "apiregistration.k8s.io")
+        {
             continue;
         }
         // Without configured field specs the name itself is the only field (kustomize's default).
