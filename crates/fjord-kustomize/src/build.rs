@@ -46,6 +46,10 @@ impl ResourceList {
         }
         out
     }
+    /// Each object as its own YAML document (no `---`), in output order.
+    pub fn to_yaml_documents(&self) -> Vec<String> {
+        self.docs.iter().map(crate::yaml::to_yaml_object).collect()
+    }
     /// Each object as JSON.
     pub fn to_values(&self) -> Vec<Value> {
         self.docs.iter().cloned().map(Value::Object).collect()
@@ -93,6 +97,9 @@ pub fn build(source: &dyn FileSource, dir: &Path, options: &BuildOptions) -> Res
             != Some("true")
     });
     crate::metadata::apply_build_metadata(&kust, &dir, &mut acc.resources)?;
+    for r in acc.resources.iter_mut() {
+        crate::metadata::normalize_annotations(r);
+    }
     let resources = crate::order::sort(&kust, acc.resources)?;
     let docs = resources.into_iter().map(|r| r.obj).collect();
     Ok(ResourceList { docs })
@@ -108,6 +115,19 @@ pub(crate) fn build_nested(b: &Builder, dir: &Path) -> Result<Vec<Map<String, Va
     Ok(acc.resources.into_iter().map(|r| r.obj).collect())
 }
 
+/// An id as compared for conflicts: group, version, kind, name, namespace ("default" as "").
+pub(crate) type IdKey = (String, String, String, String, String);
+
+fn id_key(id: &ResId) -> IdKey {
+    (
+        id.gvk.group.clone(),
+        id.gvk.version.clone(),
+        id.gvk.kind.clone(),
+        id.name.clone(),
+        id.effective_namespace().to_string(),
+    )
+}
+
 /// What a kustomization level hands up to its parent.
 #[derive(Debug, Default)]
 pub(crate) struct Accumulated {
@@ -118,6 +138,9 @@ pub(crate) struct Accumulated {
     pub config_loaded: bool,
     /// A custom OpenAPI schema (`openapi: {path: ...}`) for strategic merge patches.
     pub openapi: Option<std::sync::Arc<Value>>,
+    /// Current ids of `resources`, kept while resources are being added (conflict checks);
+    /// `None` once anything may have renamed them.
+    pub id_index: Option<std::collections::HashSet<IdKey>>,
 }
 
 pub(crate) struct Builder<'a> {
@@ -243,7 +266,16 @@ impl<'a> Builder<'a> {
         let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
         if kind.ends_with("List") && obj.get("items").is_some_and(Value::is_array) {
             if let Some(Value::Array(items)) = obj.get("items") {
-                for item in items.clone() {
+                for mut item in items.clone() {
+                    // List items reach kustomize through JSON, so their annotation values
+                    // are the JSON text of whatever they held.
+                    if let Some(Value::Object(ann)) = item.pointer_mut("/metadata/annotations") {
+                        for v in ann.values_mut() {
+                            if !v.is_string() {
+                                *v = Value::String(json_text(v));
+                            }
+                        }
+                    }
                     self.push_resource(path, item, out)?;
                 }
             }
@@ -268,12 +300,7 @@ impl<'a> Builder<'a> {
             .and_then(|m| m.get("name"))
             .and_then(Value::as_str)
             .is_some_and(|n| !n.is_empty());
-        let gen_name = obj
-            .get("metadata")
-            .and_then(|m| m.get("generateName"))
-            .and_then(Value::as_str)
-            .is_some();
-        if !name_ok && !gen_name {
+        if !name_ok {
             return Err(Error::InvalidResource {
                 path: path.to_path_buf(),
                 message: format!("missing metadata.name in object of kind {kind}"),
@@ -292,7 +319,10 @@ impl<'a> Builder<'a> {
         entry: &str,
     ) -> Result<()> {
         let id = res.id();
-        if acc.resources.iter().any(|r| r.id().same_as(&id)) {
+        let index = acc
+            .id_index
+            .get_or_insert_with(|| acc.resources.iter().map(|r| id_key(&r.id())).collect());
+        if !index.insert(id_key(&id)) {
             return Err(Error::ConflictingId {
                 path: kust.path.clone(),
                 field: field.to_string(),
@@ -351,6 +381,8 @@ impl<'a> Builder<'a> {
         for (field, entry) in entries {
             self.accumulate_entry(kust, &field, &entry, acc)?;
         }
+        // Generators and transformers below may rename objects.
+        acc.id_index = None;
         for cfg in kust.strings("configurations")? {
             let (path, bytes) = self.read_file(kust, "configurations", &cfg)?;
             let docs =
@@ -376,6 +408,9 @@ impl<'a> Builder<'a> {
             )?;
         }
         self.load_openapi(kust, acc)?;
+        // Generators run before components, so components can transform generated objects.
+        crate::generate::run_generators(self, kust, acc)?;
+        crate::plugins::run_generator_plugins(self, kust, acc)?;
         for comp in kust.strings("components")? {
             let dir = normalize(&kust.dir.join(&comp));
             let canon = self.src.canonical(&dir).map_err(|_| Error::NotFound {
@@ -402,8 +437,6 @@ impl<'a> Builder<'a> {
             let taken = std::mem::take(acc);
             *acc = self.accumulate(&sub, taken)?;
         }
-        crate::generate::run_generators(self, kust, acc)?;
-        crate::plugins::run_generator_plugins(self, kust, acc)?;
         crate::transform::run_transformers(self, kust, acc)?;
         crate::vars::merge_vars(kust, acc)?;
         Ok(())
@@ -422,6 +455,8 @@ impl<'a> Builder<'a> {
             )),
             (None, Some(v)) => {
                 if v == "v1.21.2" || v == "v1212" {
+                    // The built-in schema replaces a custom one from a base.
+                    acc.openapi = None;
                     Ok(())
                 } else {
                     Err(kust.field_error(
@@ -483,6 +518,13 @@ impl<'a> Builder<'a> {
             }
         };
         if self.src.is_dir(&canon) {
+            if self.stack.borrow().contains(&canon) {
+                return Err(Error::Cycle {
+                    path: kust.path.clone(),
+                    field: field.into(),
+                    dir: canon,
+                });
+            }
             let sub = self.load_kustomization(&canon)?;
             if sub.kind == KustKind::Component {
                 return Err(kust.field_error(
@@ -523,6 +565,17 @@ impl<'a> Builder<'a> {
             self.append(acc, r, kust, field, entry)?;
         }
         Ok(())
+    }
+}
+
+/// A scalar as Go's encoding/json writes it (integral floats without a fraction).
+fn json_text(v: &Value) -> String {
+    match v {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e21 => format!("{f:.0}"),
+            _ => n.to_string(),
+        },
+        other => other.to_string(),
     }
 }
 

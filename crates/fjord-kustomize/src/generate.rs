@@ -75,32 +75,23 @@ fn unquote(v: &str) -> String {
     }
 }
 
-/// Parses an env file: `KEY=VALUE` lines, `#` comments and blank lines skipped.
-fn parse_env(kust: &Kustomization, field: &str, text: &str) -> Result<Vec<(String, String)>> {
+/// Parses an env file: `KEY=VALUE` lines (the key as written, spaces included), `#` comments
+/// and blank lines skipped; a bare name gets an empty value (kustomize does not read the
+/// environment during a build).
+fn parse_env(text: &str) -> Vec<(String, String)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
+    for line in text.lines() {
         let line = line.trim_start();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         match line.split_once('=') {
-            Some((k, v)) => {
-                if k.contains(char::is_whitespace) {
-                    return Err(kust.field_error(
-                        field,
-                        format!("line {}: key {k:?} must not contain whitespace", n + 1),
-                    ));
-                }
-                out.push((k.to_string(), v.to_string()));
-            }
-            None => {
-                // A bare name takes its value from the environment; a build never reads it.
-                out.push((line.to_string(), String::new()));
-            }
+            Some((k, v)) => out.push((k.to_string(), v.to_string())),
+            None => out.push((line.to_string(), String::new())),
         }
     }
-    Ok(out)
+    out
 }
 
 /// Reads one generator entry's key/value pairs (text values, or bytes for binary files).
@@ -145,18 +136,21 @@ fn collect_data(
     for env in envs {
         let f = format!("{field}.envs");
         let (_, bytes) = b.read_file(kust, &f, &env)?;
-        for (k, v) in parse_env(kust, &f, &String::from_utf8_lossy(&bytes))? {
+        for (k, v) in parse_env(&String::from_utf8_lossy(&bytes)) {
             put(k, v.into_bytes(), &f)?;
         }
     }
     for lit in list("literals")? {
         let f = format!("{field}.literals");
-        let (k, v) = lit.split_once('=').ok_or_else(|| {
-            kust.field_error(
-                &f,
-                format!("invalid literal source {lit:?}, expected key=value"),
-            )
-        })?;
+        let (k, v) = lit
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| {
+                kust.field_error(
+                    &f,
+                    format!("invalid literal source {lit:?}, expected key=value"),
+                )
+            })?;
         put(k.to_string(), unquote(v).into_bytes(), &f)?;
     }
     for file in list("files")? {
@@ -331,8 +325,9 @@ fn combine(
         .filter(|(_, r)| {
             let rid = r.id();
             rid.gvk.kind == id.gvk.kind
-                && rid.effective_namespace() == id.effective_namespace()
-                && r.all_ids().iter().any(|p| p.name == id.name)
+                && r.all_ids().iter().any(|p| {
+                    p.name == id.name && p.effective_namespace() == id.effective_namespace()
+                })
         })
         .map(|(i, _)| i)
         .collect();

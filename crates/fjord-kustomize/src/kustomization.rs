@@ -73,11 +73,10 @@ pub struct Kustomization {
 impl Kustomization {
     /// Parses and checks the text of a kustomization file.
     pub fn parse(path: &Path, text: &str) -> Result<Kustomization> {
-        let docs =
-            crate::yaml::parse_documents_with(text, false).map_err(|e| Error::ParseYaml {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
+        let docs = crate::yaml::parse_documents_with(text, true).map_err(|e| Error::ParseYaml {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         let raw = match docs.into_iter().next() {
             None => Map::new(),
             Some(Value::Object(m)) => m,
@@ -89,6 +88,13 @@ impl Kustomization {
                 });
             }
         };
+        if raw.is_empty() {
+            return Err(Error::InvalidKustomization {
+                path: path.to_path_buf(),
+                field: "(document)".into(),
+                message: "kustomization file is empty".into(),
+            });
+        }
         let mut fields = Map::new();
         for (k, v) in raw {
             let canonical = KNOWN_FIELDS
@@ -107,6 +113,15 @@ impl Kustomization {
                     });
                 }
             }
+        }
+        for (name, value) in &fields {
+            check_type(&field_type(name), value, name).map_err(|(field, message)| {
+                Error::InvalidKustomization {
+                    path: path.to_path_buf(),
+                    field,
+                    message,
+                }
+            })?;
         }
         let kind = match fields.get("kind").and_then(Value::as_str) {
             None | Some("") | Some("Kustomization") => KustKind::Kustomization,
@@ -285,5 +300,188 @@ pub fn string_map(v: &Value) -> Option<Vec<(String, String)>> {
             .collect(),
         Value::Null => Some(Vec::new()),
         _ => None,
+    }
+}
+
+/// The Go type of a kustomization field, as far as decoding checks it: kustomize decodes the
+/// file strictly into typed structs, so a number where a string belongs fails the build.
+#[derive(Clone, Copy)]
+enum FieldType {
+    Str,
+    Bool,
+    Int,
+    StrList,
+    StrMap,
+    List(&'static FieldType),
+    Obj(&'static [(&'static str, FieldType)]),
+    Any,
+}
+
+use FieldType::{Any, Bool, Int, List, Obj, Str, StrList, StrMap};
+
+const SELECTOR: FieldType = Obj(&[
+    ("group", Str),
+    ("version", Str),
+    ("kind", Str),
+    ("name", Str),
+    ("namespace", Str),
+    ("labelSelector", Str),
+    ("annotationSelector", Str),
+]);
+const GENERATOR_OPTIONS: FieldType = Obj(&[
+    ("labels", StrMap),
+    ("annotations", StrMap),
+    ("disableNameSuffixHash", Bool),
+    ("immutable", Bool),
+]);
+const GENERATOR: FieldType = Obj(&[
+    ("name", Str),
+    ("namespace", Str),
+    ("behavior", Str),
+    ("files", StrList),
+    ("literals", StrList),
+    ("envs", StrList),
+    ("env", Str),
+    ("type", Str),
+    ("options", GENERATOR_OPTIONS),
+]);
+const FIELD_SPEC: FieldType = Obj(&[
+    ("group", Str),
+    ("version", Str),
+    ("kind", Str),
+    ("path", Str),
+    ("create", Bool),
+]);
+const IMAGE: FieldType = Obj(&[
+    ("name", Str),
+    ("newName", Str),
+    ("newTag", Str),
+    ("digest", Str),
+    ("tagSuffix", Str),
+]);
+
+fn field_type(name: &str) -> FieldType {
+    match name {
+        "apiVersion" | "kind" | "namePrefix" | "nameSuffix" | "namespace" => Str,
+        "openapi" | "commonLabels" | "commonAnnotations" => StrMap,
+        "resources"
+        | "components"
+        | "crds"
+        | "bases"
+        | "configurations"
+        | "generators"
+        | "transformers"
+        | "validators"
+        | "patchesStrategicMerge"
+        | "buildMetadata" => StrList,
+        "labels" => List(&Obj(&[
+            ("pairs", StrMap),
+            ("includeSelectors", Bool),
+            ("includeTemplates", Bool),
+            ("fields", List(&FIELD_SPEC)),
+        ])),
+        "patches" => List(&Obj(&[
+            ("path", Str),
+            ("patch", Str),
+            ("target", SELECTOR),
+            (
+                "options",
+                Obj(&[("allowNameChange", Bool), ("allowKindChange", Bool)]),
+            ),
+        ])),
+        "patchesJson6902" => List(&Obj(&[("path", Str), ("patch", Str), ("target", SELECTOR)])),
+        "images" | "imageTags" => List(&IMAGE),
+        "replicas" => List(&Obj(&[("name", Str), ("count", Int)])),
+        "configMapGenerator" | "secretGenerator" => List(&GENERATOR),
+        "generatorOptions" => GENERATOR_OPTIONS,
+        _ => Any,
+    }
+}
+
+fn go_kind(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "string",
+        Value::Number(_) => "number",
+        Value::Bool(_) => "bool",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+        Value::Null => "null",
+    }
+}
+
+fn check_type(t: &FieldType, v: &Value, at: &str) -> std::result::Result<(), (String, String)> {
+    let wrong = |want: &str| {
+        Err((
+            at.to_string(),
+            format!(
+                "json: cannot unmarshal {} into field {at} of type {want}",
+                go_kind(v)
+            ),
+        ))
+    };
+    if v.is_null() {
+        return Ok(());
+    }
+    match t {
+        Any => Ok(()),
+        Str => {
+            if v.is_string() {
+                Ok(())
+            } else {
+                wrong("string")
+            }
+        }
+        Bool => {
+            if v.is_boolean() {
+                Ok(())
+            } else {
+                wrong("bool")
+            }
+        }
+        Int => {
+            if v.as_i64().is_some() {
+                Ok(())
+            } else {
+                wrong("int")
+            }
+        }
+        StrList => match v {
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    check_type(&Str, item, &format!("{at}[{i}]"))?;
+                }
+                Ok(())
+            }
+            _ => wrong("[]string"),
+        },
+        StrMap => match v {
+            Value::Object(m) => {
+                for (k, item) in m {
+                    check_type(&Str, item, &format!("{at}.{k}"))?;
+                }
+                Ok(())
+            }
+            _ => wrong("map[string]string"),
+        },
+        List(inner) => match v {
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    check_type(inner, item, &format!("{at}[{i}]"))?;
+                }
+                Ok(())
+            }
+            _ => wrong("list"),
+        },
+        Obj(fields) => match v {
+            Value::Object(m) => {
+                for (k, item) in m {
+                    if let Some((_, ft)) = fields.iter().find(|(name, _)| name == k) {
+                        check_type(ft, item, &format!("{at}.{k}"))?;
+                    }
+                }
+                Ok(())
+            }
+            _ => wrong("object"),
+        },
     }
 }

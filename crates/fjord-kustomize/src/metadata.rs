@@ -123,6 +123,30 @@ pub(crate) fn apply_build_metadata(
     Ok(())
 }
 
+/// kustomize rewrites annotations as strings when it writes an object (a value a patch set
+/// to a number or boolean comes out quoted) and leaves out an empty (or null) annotation map.
+pub(crate) fn normalize_annotations(r: &mut Resource) {
+    let Some(Value::Object(meta)) = r.obj.get_mut("metadata") else {
+        return;
+    };
+    if let Some(Value::Object(ann)) = meta.get_mut("annotations") {
+        for v in ann.values_mut() {
+            match v {
+                Value::String(_) => {}
+                Value::Number(n) => *v = Value::String(n.to_string()),
+                Value::Bool(b) => *v = Value::String(b.to_string()),
+                _ => *v = Value::String(String::new()),
+            }
+        }
+    }
+    if meta
+        .get("annotations")
+        .is_some_and(|a| a.is_null() || a.as_object().is_some_and(Map::is_empty))
+    {
+        meta.remove("annotations");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -172,13 +172,20 @@ fn select<'a>(
     if found.len() <= 1 {
         return Ok(found.first().copied());
     }
-    let same_affixes: Vec<&Candidate> = found
-        .iter()
-        .copied()
-        .filter(|c| c.prefixes == referrer.prefixes && c.suffixes == referrer.suffixes)
-        .collect();
-    if same_affixes.len() == 1 {
-        return Ok(Some(same_affixes[0]));
+    // Same prefixes and suffixes as the referrer: first strictly, then letting an empty list
+    // on either side match anything.
+    for allow_empty in [false, true] {
+        let same_affixes: Vec<&Candidate> = found
+            .iter()
+            .copied()
+            .filter(|c| {
+                same_ending(&c.prefixes, &referrer.prefixes, allow_empty)
+                    && same_ending(&c.suffixes, &referrer.suffixes, allow_empty)
+            })
+            .collect();
+        if same_affixes.len() == 1 {
+            return Ok(Some(same_affixes[0]));
+        }
     }
     let first = &found[0].cur;
     if found
@@ -192,6 +199,16 @@ fn select<'a>(
         .map(|c| c.cur.to_string())
         .collect::<Vec<_>>()
         .join(", "))
+}
+
+/// Whether the shorter list is the end of the longer one. An empty list matches only an empty
+/// one, unless `allow_empty`.
+fn same_ending(a: &[String], b: &[String], allow_empty: bool) -> bool {
+    if a.is_empty() || b.is_empty() {
+        return allow_empty || a.len() == b.len();
+    }
+    let n = a.len().min(b.len());
+    a[a.len() - n..] == b[b.len() - n..]
 }
 
 fn update_value(
@@ -212,11 +229,8 @@ fn update_value(
             }
         }
         Value::Object(m) => {
-            if let Some(kind) = m.get("kind").and_then(Value::as_str)
-                && kind != target.kind
-            {
-                return Ok(());
-            }
+            // kustomize does not look at a subject's kind: a Group or User named like a
+            // renamed ServiceAccount is renamed too.
             let Some(name) = m.get("name").and_then(Value::as_str).map(str::to_string) else {
                 return Ok(());
             };
@@ -227,7 +241,7 @@ fn update_value(
             let lookup = ns.as_deref();
             if let Some(c) = select(&name, lookup, cands, referrer, target)? {
                 m.insert("name".into(), Value::String(c.cur.name.clone()));
-                if !c.cur.namespace.is_empty() && (ns.is_some() || m.contains_key("kind")) {
+                if !c.cur.namespace.is_empty() {
                     m.insert("namespace".into(), Value::String(c.cur.namespace.clone()));
                 }
             }

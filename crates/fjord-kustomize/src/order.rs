@@ -82,24 +82,34 @@ pub(crate) fn sort(kust: &Kustomization, mut resources: Vec<Resource>) -> Result
         }
         0
     };
-    let mut keyed: Vec<(i64, String, String, String, Resource)> = resources
+    // Within one type kustomize compares "namespace|name" as one string, with "~X" for no
+    // namespace (so, for example, namespace "a" sorts after "a-b", "a.b" and "a_x").
+    let mut keyed: Vec<(i64, String, String, Resource)> = resources
         .drain(..)
         .map(|r| {
             let gvk = r.gvk();
             let ns = if r.namespace().is_empty() {
-                "~X".to_string()
+                "~X"
             } else {
-                r.namespace().to_string()
+                r.namespace()
             };
-            (
-                rank(&gvk.kind),
-                gvk.sort_string(),
-                ns,
-                r.name().to_string(),
-                r,
-            )
+            let key = format!("{ns}|{}", r.name());
+            (rank(&gvk.kind), gvk.sort_string(), key, r)
         })
         .collect();
-    keyed.sort_by(|a, b| (a.0, &a.1, &a.2, &a.3).cmp(&(b.0, &b.1, &b.2, &b.3)));
-    Ok(keyed.into_iter().map(|k| k.4).collect())
+    keyed.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| {
+                let (ka, kb) = (a.3.kind(), b.3.kind());
+                let core = a.3.gvk().group.is_empty() || b.3.gvk().group.is_empty();
+                if ka == "Namespace" && kb == "Namespace" && core {
+                    // kustomize puts core Namespaces first by reversing the comparison.
+                    b.1.cmp(&a.1)
+                } else {
+                    a.1.cmp(&b.1)
+                }
+            })
+            .then_with(|| a.2.cmp(&b.2))
+    });
+    Ok(keyed.into_iter().map(|k| k.3).collect())
 }

@@ -218,6 +218,11 @@ pub(crate) fn run_generator_plugins(
         let target = match kind {
             "ConfigMapGenerator" => "configMapGenerator",
             "SecretGenerator" => "secretGenerator",
+            "IAMPolicyGenerator" => {
+                let res = iam_policy_service_account(kust, &cfg)?;
+                acc.resources.push(res);
+                continue;
+            }
             _ => return Err(unsupported(kust, "generators", &cfg)),
         };
         let mut entry = Map::new();
@@ -256,4 +261,56 @@ pub(crate) fn run_generator_plugins(
         }
     }
     Ok(())
+}
+
+/// The builtin IAMPolicyGenerator (GKE workload identity): a ServiceAccount annotated with the
+/// Google service account it impersonates.
+fn iam_policy_service_account(
+    kust: &Kustomization,
+    cfg: &Map<String, Value>,
+) -> Result<crate::resource::Resource> {
+    let text = |a: &str, b: &str| {
+        cfg.get(a)
+            .and_then(|v| v.get(b))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let cloud = cfg.get("cloud").and_then(Value::as_str).unwrap_or("");
+    if cloud != "gke" {
+        return Err(kust.field_error(
+            "generators",
+            format!("IAMPolicyGenerator: cloud {cloud:?} is not supported (only gke)"),
+        ));
+    }
+    let (name, ns) = (
+        text("kubernetesService", "name"),
+        text("kubernetesService", "namespace"),
+    );
+    let (gsa, project) = (
+        text("serviceAccount", "name"),
+        text("serviceAccount", "projectId"),
+    );
+    if name.is_empty() || gsa.is_empty() || project.is_empty() {
+        return Err(kust.field_error(
+            "generators",
+            "IAMPolicyGenerator needs kubernetesService.name, serviceAccount.name and serviceAccount.projectId",
+        ));
+    }
+    let mut meta = Map::new();
+    let mut ann = Map::new();
+    ann.insert(
+        "iam.gke.io/gcp-service-account".into(),
+        Value::String(format!("{gsa}@{project}.iam.gserviceaccount.com")),
+    );
+    meta.insert("annotations".into(), Value::Object(ann));
+    meta.insert("name".into(), Value::String(name));
+    if !ns.is_empty() {
+        meta.insert("namespace".into(), Value::String(ns));
+    }
+    let mut obj = Map::new();
+    obj.insert("apiVersion".into(), Value::from("v1"));
+    obj.insert("kind".into(), Value::from("ServiceAccount"));
+    obj.insert("metadata".into(), Value::Object(meta));
+    Ok(crate::resource::Resource::new(obj))
 }

@@ -246,7 +246,15 @@ fn split_field_path(path: &str) -> Vec<String> {
     if !cur.is_empty() {
         out.push(cur);
     }
-    out
+    // `[a.b]` without `=` quotes a key that contains dots.
+    out.into_iter()
+        .map(
+            |seg| match seg.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+                Some(inner) if !inner.contains('=') => inner.to_string(),
+                _ => seg,
+            },
+        )
+        .collect()
 }
 
 fn list_match(seg: &str) -> Option<(&str, &str)> {
@@ -367,6 +375,10 @@ mod tests {
             vec!["spec", "containers", "[name=a]", "image"]
         );
         assert_eq!(split_field_path("a.b[x=y].c"), vec!["a", "b", "[x=y]", "c"]);
+        assert_eq!(
+            split_field_path("metadata.annotations.[a.io/b]"),
+            vec!["metadata", "annotations", "a.io/b"]
+        );
     }
 
     #[test]

@@ -25,17 +25,57 @@ pub(crate) fn run_builtin_transformers(
     kust: &Kustomization,
     acc: &mut Accumulated,
 ) -> Result<()> {
+    let count = |field: &str| {
+        kust.get(field)
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len)
+    };
+    let present = |field: &str| usize::from(kust.has(field));
     crate::patch::patches_strategic_merge(b, kust, acc)?;
+    record_all(
+        kust,
+        acc,
+        "PatchStrategicMergeTransformer",
+        present("patchesStrategicMerge"),
+    );
     crate::patch::patches(b, kust, acc)?;
+    record_all(kust, acc, "PatchTransformer", count("patches"));
     namespace(kust, acc)?;
     name_prefix_suffix(kust, acc)?;
     labels(kust, acc)?;
+    let label_steps = count("labels") + present("commonLabels");
+    record_all(kust, acc, "LabelTransformer", label_steps);
     annotations(kust, acc)?;
+    record_all(
+        kust,
+        acc,
+        "AnnotationsTransformer",
+        present("commonAnnotations"),
+    );
     crate::patch::patches_json6902(b, kust, acc)?;
+    record_all(
+        kust,
+        acc,
+        "PatchJson6902Transformer",
+        count("patchesJson6902"),
+    );
     replicas(kust, acc)?;
+    record_all(kust, acc, "ReplicaCountTransformer", count("replicas"));
     images(kust, acc)?;
+    record_all(kust, acc, "ImageTagTransformer", count("images"));
     crate::replacements::run(b, kust, acc)?;
+    record_all(kust, acc, "ReplacementTransformer", present("replacements"));
     Ok(())
+}
+
+/// Records `times` visits of the transformer `kind` on every object (kustomize runs each
+/// configured transformer over all objects), for `buildMetadata: [transformerAnnotations]`.
+fn record_all(kust: &Kustomization, acc: &mut Accumulated, kind: &str, times: usize) {
+    for _ in 0..times {
+        for r in acc.resources.iter_mut() {
+            kust.record(r, kind);
+        }
+    }
 }
 
 fn namespace(kust: &Kustomization, acc: &mut Accumulated) -> Result<()> {
@@ -105,7 +145,10 @@ fn name_prefix_suffix(kust: &Kustomization, acc: &mut Accumulated) -> Result<()>
             kust.record(r, "SuffixTransformer");
         }
         let gvk = r.gvk();
-        if matches!(gvk.kind.as_str(), "CustomResourceDefinition" | "Namespace") {
+        // kustomize never prefixes these: their names carry meaning.
+        if matches!(gvk.kind.as_str(), "CustomResourceDefinition" | "Namespace")
+            || (gvk.kind == "APIService" && gvk.group == "apiregistration.k8s.io")
+        {
             continue;
         }
         // Without configured field specs the name itself is the only field (kustomize's default).
@@ -241,6 +284,17 @@ fn replicas(kust: &Kustomization, acc: &mut Accumulated) -> Result<()> {
             .and_then(Value::as_i64)
             .ok_or_else(|| kust.field_error(&format!("{field}.count"), "expected an integer"))?;
         let specs = acc.config.replicas.clone();
+        let applies = |r: &Resource| {
+            let gvk = r.gvk();
+            r.all_ids().iter().any(|id| id.name == name) && specs.iter().any(|s| s.applies_to(&gvk))
+        };
+        if !acc.resources.iter().any(applies) {
+            let kinds: Vec<String> = specs.iter().map(|s| s.kind.clone()).collect();
+            return Err(kust.transform_error(
+                &field,
+                format!("resource with name {name} does not match a config with the following kinds {kinds:?}"),
+            ));
+        }
         for r in acc.resources.iter_mut() {
             if !r.all_ids().iter().any(|id| id.name == name) {
                 continue;
@@ -275,11 +329,29 @@ fn split_image(image: &str) -> (&str, &str, &str) {
     }
 }
 
+/// kustomize's match: the rule's name, then optionally `:tag`, then optionally `@sha256:digest`.
+fn image_matches(image: &str, name: &str) -> bool {
+    let Some(rest) = image.strip_prefix(name) else {
+        return false;
+    };
+    let allowed = |s: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.{}-".contains(c))
+    };
+    let (tag, digest) = match rest.find('@') {
+        Some(i) => (&rest[..i], Some(&rest[i..])),
+        None => (rest, None),
+    };
+    let tag_ok = tag.is_empty() || tag.strip_prefix(':').is_some_and(allowed);
+    let digest_ok = digest.is_none_or(|d| d.strip_prefix("@sha256:").is_some_and(allowed));
+    tag_ok && digest_ok
+}
+
 fn update_image(image: &str, rule: &ImageRule) -> Option<String> {
-    let (name, tag, digest) = split_image(image);
-    if name != rule.name {
+    if !image_matches(image, &rule.name) {
         return None;
     }
+    let (name, tag, digest) = split_image(image);
     let mut name = name.to_string();
     let mut tag = tag.to_string();
     let mut digest = digest.to_string();
@@ -510,5 +582,15 @@ mod tests {
             Some("my/nginx:1.2")
         );
         assert_eq!(update_image("nginxx:1.0", &rule), None);
+        let pinned = ImageRule {
+            name: "nginx:1.0".into(),
+            new_name: String::new(),
+            new_tag: "2".into(),
+            digest: String::new(),
+        };
+        assert_eq!(
+            update_image("nginx:1.0", &pinned).as_deref(),
+            Some("nginx:2")
+        );
     }
 }

@@ -32,6 +32,10 @@ for name, d in defs.items():
         r = ref_of(p)
         strat = p.get("x-kubernetes-patch-strategy", "")
         key = p.get("x-kubernetes-patch-merge-key", "")
+        map_keys = p.get("x-kubernetes-list-map-keys") or []
+        if key and len(map_keys) > 1:
+            # Lists with several map keys match elements on all of them (as kyaml does).
+            key = ",".join(map_keys)
         is_list = p.get("type") == "array" or (isinstance(p.get("type"), list) and "array" in p["type"])
         if r or strat or key:
             fields[f] = [r, strat, key, 1 if is_list else 0]

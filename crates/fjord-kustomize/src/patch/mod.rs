@@ -253,14 +253,15 @@ fn patch_id(p: &Map<String, Value>) -> ResId {
 }
 
 /// Applies a strategic merge patch to one resource, keeping its name, kind and namespace unless
-/// the options allow a change. Returns false when the patch deleted the object.
+/// the options allow a change. Returns false when the patch deleted the object; fails when a
+/// patch value's kind (map, list, scalar) differs from the value it patches.
 fn apply_smp(
     custom: Option<&std::sync::Arc<Value>>,
     res: &mut Resource,
     patch: &Map<String, Value>,
     allow_name: bool,
     allow_kind: bool,
-) -> bool {
+) -> std::result::Result<bool, String> {
     let (name, ns, kind, api) = (
         res.name().to_string(),
         res.namespace().to_string(),
@@ -273,8 +274,8 @@ fn apply_smp(
     if let Value::Object(m) = root {
         res.obj = m;
     }
-    if outcome == smp::MergeOutcome::Deleted {
-        return false;
+    if outcome? == smp::MergeOutcome::Deleted {
+        return Ok(false);
     }
     let old_id = ResId {
         gvk: Gvk::from_api_version(&api, &kind),
@@ -297,7 +298,7 @@ fn apply_smp(
     if res.id() != old_id {
         res.prev_ids.push(old_id);
     }
-    true
+    Ok(true)
 }
 
 fn apply_untargeted_smp(
@@ -314,13 +315,16 @@ fn apply_untargeted_smp(
             format!("no matches for Id {id}; failed to find unique target for patch {id}"),
         )),
         1 => {
-            if !apply_smp(
+            let target = acc.resources[found[0]].id();
+            let kept = apply_smp(
                 acc.openapi.as_ref(),
                 &mut acc.resources[found[0]],
                 patch,
                 false,
                 false,
-            ) {
+            )
+            .map_err(|m| kust.transform_error(field, format!("patching {target}: {m}")))?;
+            if !kept {
                 acc.resources.remove(found[0]);
             }
             Ok(())
@@ -422,6 +426,17 @@ pub(crate) fn patches(b: &Builder, kust: &Kustomization, acc: &mut Accumulated) 
                 }
             }
             (PatchBody::Strategic(docs), None) => {
+                let deletes = docs
+                    .iter()
+                    .filter(|d| d.get("$patch").and_then(Value::as_str) == Some("delete"))
+                    .count();
+                if deletes > 1 {
+                    // kustomize v5.5 crashes on this input; refuse it clearly instead.
+                    return Err(kust.transform_error(
+                        &field,
+                        format!("{origin}: one patch file may delete only one object ($patch: delete); split it into one patch per object"),
+                    ));
+                }
                 for p in docs {
                     apply_untargeted_smp(kust, &field, acc, &p)?;
                 }
@@ -433,13 +448,18 @@ pub(crate) fn patches(b: &Builder, kust: &Kustomization, acc: &mut Accumulated) 
                 let mut deleted = Vec::new();
                 for i in idx {
                     for p in &docs {
-                        if !apply_smp(
+                        let target = acc.resources[i].id();
+                        let kept = apply_smp(
                             acc.openapi.as_ref(),
                             &mut acc.resources[i],
                             p,
                             allow_name,
                             allow_kind,
-                        ) {
+                        )
+                        .map_err(|m| {
+                            kust.transform_error(&field, format!("patching {target}: {m}"))
+                        })?;
+                        if !kept {
                             deleted.push(i);
                             break;
                         }

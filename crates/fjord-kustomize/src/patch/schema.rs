@@ -128,12 +128,26 @@ pub fn field_of(t: &TypeRef, name: &str) -> Option<FieldInfo> {
                     .unwrap_or("")
                     .to_string()
             };
-            let child = match prop.get("items") {
-                Some(items) => resolve_custom(doc, items),
-                None => resolve_custom(doc, prop),
+            let node = prop.get("items").unwrap_or(prop);
+            // A $ref the custom document does not define falls back to the built-in type.
+            let type_name = match node.get("$ref").and_then(Value::as_str) {
+                Some(r) => {
+                    let name = r.rsplit('/').next().unwrap_or(r);
+                    if custom_defs(doc).is_some_and(|d| d.contains_key(name)) {
+                        Some(TypeRef::Custom(
+                            doc.clone(),
+                            resolve_custom(doc, node).clone(),
+                        ))
+                    } else if schema().types.contains_key(name) {
+                        Some(TypeRef::Builtin(name.to_string()))
+                    } else {
+                        None
+                    }
+                }
+                None => Some(TypeRef::Custom(doc.clone(), node.clone())),
             };
             Some(FieldInfo {
-                type_name: Some(TypeRef::Custom(doc.clone(), child.clone())),
+                type_name,
                 strategy: text("x-kubernetes-patch-strategy"),
                 merge_key: text("x-kubernetes-patch-merge-key"),
             })
@@ -141,29 +155,49 @@ pub fn field_of(t: &TypeRef, name: &str) -> Option<FieldInfo> {
     }
 }
 
-/// The root type of a built-in kind, by apiVersion and kind; falls back to the same kind in
-/// another version of the same group, then in any group.
+/// API versions kustomize's built-in schema (Kubernetes 1.21) still has but the vendored 1.33
+/// schema dropped, mapped to the version with the same merge metadata.
+const RENAMED_VERSIONS: &[(&str, &str)] = &[
+    ("batch/v1beta1", "batch/v1"),
+    ("extensions/v1beta1/Ingress", "networking.k8s.io/v1"),
+    ("networking.k8s.io/v1beta1", "networking.k8s.io/v1"),
+    ("policy/v1beta1", "policy/v1"),
+    (
+        "rbac.authorization.k8s.io/v1beta1",
+        "rbac.authorization.k8s.io/v1",
+    ),
+    (
+        "admissionregistration.k8s.io/v1beta1",
+        "admissionregistration.k8s.io/v1",
+    ),
+    ("apiextensions.k8s.io/v1beta1", "apiextensions.k8s.io/v1"),
+    ("autoscaling/v2beta1", "autoscaling/v2"),
+    ("autoscaling/v2beta2", "autoscaling/v2"),
+    ("storage.k8s.io/v1beta1", "storage.k8s.io/v1"),
+    ("events.k8s.io/v1beta1", "events.k8s.io/v1"),
+    ("discovery.k8s.io/v1beta1", "discovery.k8s.io/v1"),
+    ("certificates.k8s.io/v1beta1", "certificates.k8s.io/v1"),
+    ("coordination.k8s.io/v1beta1", "coordination.k8s.io/v1"),
+    ("scheduling.k8s.io/v1beta1", "scheduling.k8s.io/v1"),
+    ("node.k8s.io/v1beta1", "node.k8s.io/v1"),
+];
+
+/// The root type of a built-in kind, by apiVersion and kind. Versions the schema no longer
+/// has map to their successor; other unknown versions (e.g. extensions/v1beta1 Deployments,
+/// which kustomize does not know either) have no schema, so their lists are replaced.
 fn builtin_root(api_version: &str, kind: &str) -> Option<String> {
     let s = schema();
     if let Some(t) = s.kinds.get(format!("{api_version}/{kind}").as_str()) {
         return Some((*t).to_string());
     }
-    let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
-    let mut candidates: Vec<(&&str, &&str)> = s
-        .kinds
+    let with_kind = format!("{api_version}/{kind}");
+    let successor = RENAMED_VERSIONS
         .iter()
-        .filter(|(k, _)| k.rsplit('/').next() == Some(kind))
-        .collect();
-    candidates.sort();
-    candidates
-        .iter()
-        .find(|(k, _)| k.starts_with(&format!("{group}/")) && !group.is_empty())
-        .or_else(|| {
-            candidates.iter().find(|(k, _)| {
-                k.starts_with("apps/") || k.starts_with("v1/") || k.starts_with("batch/")
-            })
-        })
-        .map(|(_, t)| (**t).to_string())
+        .find(|(old, _)| *old == with_kind || *old == api_version)
+        .map(|(_, new)| *new)?;
+    s.kinds
+        .get(format!("{successor}/{kind}").as_str())
+        .map(|t| (*t).to_string())
 }
 
 /// What the built-in schema says about `field` of type `type_name`.

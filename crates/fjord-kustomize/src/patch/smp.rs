@@ -1,7 +1,7 @@
 //! Strategic merge patch, as kustomize applies it (kyaml's merge): maps merge, `null` deletes,
 //! lists of objects merge by the merge key the schema gives (patch elements first, then
-//! the ones only the target has), other lists are replaced, and the `$patch`,
-//! `$retainKeys` and `$deleteFromPrimitiveList` directives are honored.
+//! the ones only the target has), other lists are replaced, and the `$patch` directive
+//! (delete, replace) is honored; other `$` keys are plain fields to kyaml.
 
 use super::schema::{self, FieldInfo, TypeRef};
 use serde_json::{Map, Value};
@@ -20,12 +20,12 @@ pub fn merge_object(
     dst: &mut Value,
     patch: &Map<String, Value>,
     type_name: Option<&TypeRef>,
-) -> MergeOutcome {
+) -> Result<MergeOutcome, String> {
     match patch.get("$patch").and_then(Value::as_str) {
-        Some("delete") => return MergeOutcome::Deleted,
+        Some("delete") => return Ok(MergeOutcome::Deleted),
         Some("replace") => {
             *dst = Value::Object(clean(patch));
-            return MergeOutcome::Kept;
+            return Ok(MergeOutcome::Kept);
         }
         _ => {}
     }
@@ -33,31 +33,47 @@ pub fn merge_object(
         *dst = Value::Object(Map::new());
     }
     let Value::Object(d) = dst else {
-        return MergeOutcome::Kept;
+        return Ok(MergeOutcome::Kept);
     };
     for (k, pv) in patch {
-        if k == "$patch" || k == "$retainKeys" || k.starts_with("$setElementOrder/") {
-            continue;
-        }
-        if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/") {
-            if let (Some(Value::Array(items)), Value::Array(remove)) = (d.get_mut(field), pv) {
-                items.retain(|i| !remove.contains(i));
-            }
+        // Only `$patch` is a directive for kustomize; `$retainKeys`, `$setElementOrder/...` and
+        // `$deleteFromPrimitiveList/...` are kept as ordinary fields, as kyaml does.
+        if k == "$patch" {
             continue;
         }
         let info = type_name
             .and_then(|t| schema::field_of(t, k))
             .unwrap_or_default();
-        merge_field(d, k, pv, &info);
+        merge_field(d, k, pv, &info)?;
     }
-    if let Some(Value::Array(keep)) = patch.get("$retainKeys") {
-        let keep: Vec<&str> = keep.iter().filter_map(Value::as_str).collect();
-        d.retain(|k, _| keep.contains(&k.as_str()));
-    }
-    MergeOutcome::Kept
+    Ok(MergeOutcome::Kept)
 }
 
-fn merge_field(d: &mut Map<String, Value>, k: &str, pv: &Value, info: &FieldInfo) {
+fn node_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Object(_) => "MappingNode",
+        Value::Array(_) => "SequenceNode",
+        _ => "ScalarNode",
+    }
+}
+
+fn merge_field(
+    d: &mut Map<String, Value>,
+    k: &str,
+    pv: &Value,
+    info: &FieldInfo,
+) -> Result<(), String> {
+    if let Some(existing) = d.get(k)
+        && !existing.is_null()
+        && !pv.is_null()
+        && node_kind(existing) != node_kind(pv)
+    {
+        return Err(format!(
+            "wrong node kind: expected {} but got {}: field {k:?}",
+            node_kind(existing),
+            node_kind(pv)
+        ));
+    }
     match pv {
         Value::Null => {
             d.remove(k);
@@ -65,11 +81,11 @@ fn merge_field(d: &mut Map<String, Value>, k: &str, pv: &Value, info: &FieldInfo
         Value::Object(pm) => {
             if pm.get("$patch").and_then(Value::as_str) == Some("delete") {
                 d.remove(k);
-                return;
+                return Ok(());
             }
             match d.get_mut(k) {
                 Some(existing) if existing.is_object() => {
-                    merge_object(existing, pm, info.type_name.as_ref());
+                    merge_object(existing, pm, info.type_name.as_ref())?;
                 }
                 _ => {
                     d.insert(k.to_string(), Value::Object(clean(pm)));
@@ -79,8 +95,15 @@ fn merge_field(d: &mut Map<String, Value>, k: &str, pv: &Value, info: &FieldInfo
         Value::Array(pl) => {
             let existing = d.remove(k);
             let merged = match existing {
-                Some(Value::Array(dl)) => merge_list(dl, pl, info),
-                _ => clean_list(pl),
+                Some(Value::Array(dl)) => merge_list(dl, pl, info)?,
+                // A list the target lacks: kyaml merges an associative one element by element
+                // (dropping directives) and copies any other list as written.
+                _ if info.strategy.split(',').any(|x| x == "merge")
+                    && !info.merge_key.is_empty() =>
+                {
+                    clean_list(pl)
+                }
+                _ => pl.clone(),
             };
             d.insert(k.to_string(), Value::Array(merged));
         }
@@ -88,21 +111,27 @@ fn merge_field(d: &mut Map<String, Value>, k: &str, pv: &Value, info: &FieldInfo
             d.insert(k.to_string(), scalar.clone());
         }
     }
+    Ok(())
 }
 
-fn merge_list(dst: Vec<Value>, patch: &[Value], info: &FieldInfo) -> Vec<Value> {
+fn merge_list(dst: Vec<Value>, patch: &[Value], info: &FieldInfo) -> Result<Vec<Value>, String> {
+    let is_replace = |p: &Value| p.get("$patch").and_then(Value::as_str) == Some("replace");
+    // A bare `{$patch: replace}` element replaces the list with the other elements; an element
+    // that carries `$patch: replace` beside other fields is ignored, as kyaml does.
     if patch
         .iter()
-        .any(|p| p.get("$patch").and_then(Value::as_str) == Some("replace"))
+        .any(|p| is_replace(p) && p.as_object().is_some_and(|m| m.len() == 1))
     {
-        return clean_list(
+        return Ok(clean_list(
             &patch
                 .iter()
-                .filter(|p| p.get("$patch").and_then(Value::as_str) != Some("replace"))
+                .filter(|p| !is_replace(p))
                 .cloned()
                 .collect::<Vec<_>>(),
-        );
+        ));
     }
+    let patch: Vec<Value> = patch.iter().filter(|p| !is_replace(p)).cloned().collect();
+    let patch = patch.as_slice();
     let all_objects = dst.iter().chain(patch.iter()).all(Value::is_object);
     let all_scalars = dst
         .iter()
@@ -117,14 +146,38 @@ fn merge_list(dst: Vec<Value>, patch: &[Value], info: &FieldInfo) -> Vec<Value> 
                     out.push(p.clone());
                 }
             }
-            return out;
+            return Ok(out);
         }
-        return patch.to_vec();
+        return Ok(patch.to_vec());
     }
     if !all_objects || info.merge_key.is_empty() || !strategy_merge {
-        return clean_list(patch);
+        // Not associative: the patch's list replaces the target's as written.
+        return Ok(patch.to_vec());
     }
-    let key = info.merge_key.clone();
+    let keys: Vec<&str> = info.merge_key.split(',').collect();
+    let key_value = |e: &Value, k: &str| -> String {
+        e.get(k)
+            .and_then(crate::kustomization::scalar_string)
+            .unwrap_or_default()
+    };
+    // Keys that some element (on either side) actually sets: with more than one, elements are
+    // identified by all of them (e.g. containerPort and protocol).
+    let valid: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| {
+            dst.iter()
+                .chain(patch.iter())
+                .any(|e| !key_value(e, k).is_empty())
+        })
+        .collect();
+    if valid.len() > 1 {
+        return merge_list_multi_key(dst, patch, &valid, info);
+    }
+    let key = valid.first().copied().unwrap_or(keys[0]).to_string();
+    // A patch element without the merge key makes kyaml drop it and every element only the
+    // target has.
+    let keyless = patch.iter().any(|p| key_value(p, &key).is_empty());
     // Patch elements first, in patch order (merged with their counterpart), then the
     // elements only the destination has: the order kustomize produces.
     let mut dst: Vec<Option<Value>> = dst.into_iter().map(Some).collect();
@@ -144,20 +197,76 @@ fn merge_list(dst: Vec<Value>, patch: &[Value], info: &FieldInfo) -> Vec<Value> 
         }
         match pos.and_then(|i| dst[i].take()) {
             Some(mut existing) => {
-                merge_object(&mut existing, pm, info.type_name.as_ref());
+                merge_object(&mut existing, pm, info.type_name.as_ref())?;
                 out.push(existing);
             }
+            None if key_value(p, &key).is_empty() => {}
             None => out.push(Value::Object(clean(pm))),
         }
     }
-    out.extend(dst.into_iter().flatten());
-    out
+    if !keyless {
+        out.extend(dst.into_iter().flatten());
+    }
+    Ok(out)
 }
 
-/// Removes directives from a value that is inserted as a whole.
+/// Lists identified by several keys, as kustomize v5.5 (kyaml) merges them: a patch element
+/// whose key values all equal a target element's merges into it in place; one that matches only
+/// partly (a key set on one side and missing on the other) is dropped; any other is new, and new
+/// elements come first, in patch order.
+fn merge_list_multi_key(
+    dst: Vec<Value>,
+    patch: &[Value],
+    keys: &[&str],
+    info: &FieldInfo,
+) -> Result<Vec<Value>, String> {
+    let values = |e: &Value| -> Vec<String> {
+        keys.iter()
+            .map(|k| {
+                e.get(*k)
+                    .and_then(crate::kustomization::scalar_string)
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
+    let partial = |a: &[String], b: &[String]| {
+        a.iter().zip(b).any(|(x, y)| x == y && !x.is_empty())
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| x == y || x.is_empty() || y.is_empty())
+    };
+    let mut dst: Vec<Option<Value>> = dst.into_iter().map(Some).collect();
+    let mut fresh = Vec::new();
+    for p in patch {
+        let Value::Object(pm) = p else { continue };
+        let pv = values(p);
+        let exact = dst
+            .iter()
+            .position(|e| e.as_ref().is_some_and(|e| values(e) == pv));
+        let delete = pm.get("$patch").and_then(Value::as_str) == Some("delete");
+        match exact {
+            Some(i) if delete => dst[i] = None,
+            Some(i) => {
+                if let Some(existing) = dst[i].as_mut() {
+                    merge_object(existing, pm, info.type_name.as_ref())?;
+                }
+            }
+            None => {
+                let overlaps = dst.iter().flatten().any(|e| partial(&values(e), &pv));
+                if !delete && !overlaps {
+                    fresh.push(Value::Object(clean(pm)));
+                }
+            }
+        }
+    }
+    fresh.extend(dst.into_iter().flatten());
+    Ok(fresh)
+}
+
+/// Removes `$patch` directives (and nulls) from a value that is inserted as a whole.
 pub fn clean(m: &Map<String, Value>) -> Map<String, Value> {
     m.iter()
-        .filter(|(k, v)| !k.starts_with('$') && !v.is_null())
+        .filter(|(k, v)| *k != "$patch" && !v.is_null())
         .map(|(k, v)| (k.clone(), clean_value(v)))
         .collect()
 }
@@ -165,7 +274,8 @@ pub fn clean(m: &Map<String, Value>) -> Map<String, Value> {
 fn clean_value(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(clean(m)),
-        Value::Array(a) => Value::Array(clean_list(a)),
+        // Lists inside a newly added map are copied as written (kyaml has no target to merge into).
+        Value::Array(a) => Value::Array(a.clone()),
         other => other.clone(),
     }
 }
@@ -185,7 +295,7 @@ mod tests {
     fn apply(dst: Value, patch: Value) -> Value {
         let mut d = dst;
         let t = schema::root_type(None, "apps/v1", "Deployment");
-        merge_object(&mut d, patch.as_object().unwrap(), t.as_ref());
+        merge_object(&mut d, patch.as_object().unwrap(), t.as_ref()).unwrap();
         d
     }
 

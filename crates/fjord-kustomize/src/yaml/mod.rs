@@ -3,8 +3,7 @@
 
 mod emit;
 mod parse;
+mod scalar;
 
-#[allow(unused_imports)]
-pub(crate) use emit::go_key_cmp;
 pub use emit::{to_yaml, to_yaml_object};
 pub use parse::{YamlError, parse_documents, parse_documents_with};

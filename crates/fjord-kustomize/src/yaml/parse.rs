@@ -121,12 +121,31 @@ impl MarkedEventReceiver for TreeBuilder {
 /// Parses every document in `text`. Empty documents (only comments, or `---` alone) are skipped,
 /// as kustomize's reader skips them.
 pub fn parse_documents(text: &str) -> Result<Vec<Value>, YamlError> {
-    parse_documents_with(text, true)
+    parse_documents_with(text, false)
 }
 
-/// Like [`parse_documents`]; with `strict` false a repeated mapping key replaces the earlier
-/// one (kustomize reads kustomization files this way) instead of failing.
-pub fn parse_documents_with(text: &str, strict: bool) -> Result<Vec<Value>, YamlError> {
+/// Like [`parse_documents`]; with `kustomization_rules` the text is read the way kustomize reads
+/// kustomization files (sigs.k8s.io/yaml, YAML 1.1): a repeated mapping key replaces the
+/// earlier one instead of failing, and `yes`/`no`/`on`/`off`/`y`/`n` are booleans.
+pub fn parse_documents_with(
+    text: &str,
+    kustomization_rules: bool,
+) -> Result<Vec<Value>, YamlError> {
+    let strict = !kustomization_rules;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Some(pos) = text.find(|c: char| {
+        let v = c as u32;
+        !(matches!(c, '\t' | '\n' | '\r' | '\u{85}')
+            || (0x20..=0x7e).contains(&v)
+            || (0xa0..=0xd7ff).contains(&v)
+            || (0xe000..=0xfffd).contains(&v)
+            || v >= 0x10000)
+    }) {
+        return Err(YamlError {
+            message: "control characters are not allowed".into(),
+            line: text[..pos].matches('\n').count() + 1,
+        });
+    }
     let mut builder = TreeBuilder::default();
     let mut parser = Parser::new_from_str(text);
     parser.load(&mut builder, true).map_err(|e| YamlError {
@@ -146,12 +165,13 @@ pub fn parse_documents_with(text: &str, strict: bool) -> Result<Vec<Value>, Yaml
     Ok(out)
 }
 
-/// Where in a document a node sits: label and annotation values keep the text written, as
-/// kyaml stores them as strings whatever they look like.
+/// Where in a document a node sits: annotation values keep the text written (an empty value
+/// becomes ""), as kustomize reads and rewrites annotations as strings whatever they look like.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Top,
     Metadata,
+    AnnotationMap,
     RawStrings,
     Normal,
 }
@@ -159,7 +179,37 @@ enum Mode {
 fn to_value(node: &Node, mode: Mode, strict: bool) -> Result<Value, YamlError> {
     match node {
         Node::Scalar { text, .. } if mode == Mode::RawStrings => Ok(Value::String(text.clone())),
-        Node::Scalar { text, plain, tag } => Ok(resolve_scalar(text, *plain, tag.as_deref())),
+        // An annotation that is not a scalar has no string value: kustomize writes "".
+        Node::Seq(_) | Node::Map(..) if mode == Mode::RawStrings => {
+            Ok(Value::String(String::new()))
+        }
+        Node::Scalar { text, plain, tag } => {
+            if !strict && *plain && tag.is_none() {
+                match text.as_str() {
+                    "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => {
+                        return Ok(Value::Bool(true));
+                    }
+                    "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => {
+                        return Ok(Value::Bool(false));
+                    }
+                    _ => {}
+                }
+            }
+            if *plain
+                && tag.is_none()
+                && matches!(
+                    text.trim_start_matches(['+', '-']),
+                    ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN"
+                )
+            {
+                // Infinity and NaN have no JSON form, and kustomize's JSON step rejects them.
+                return Err(YamlError {
+                    message: format!("json: unsupported value: {text}"),
+                    line: 0,
+                });
+            }
+            Ok(resolve_scalar(text, *plain, tag.as_deref()))
+        }
         Node::Seq(items) => items
             .iter()
             .map(|n| to_value(n, Mode::Normal, strict))
@@ -192,7 +242,8 @@ fn to_value(node: &Node, mode: Mode, strict: bool) -> Result<Value, YamlError> {
                 }
                 let child_mode = match (mode, key.as_str()) {
                     (Mode::Top, "metadata") => Mode::Metadata,
-                    (Mode::Metadata, "labels" | "annotations") => Mode::RawStrings,
+                    (Mode::Metadata, "annotations") => Mode::AnnotationMap,
+                    (Mode::AnnotationMap, _) => Mode::RawStrings,
                     (Mode::RawStrings, _) => Mode::RawStrings,
                     _ => Mode::Normal,
                 };
@@ -259,7 +310,7 @@ fn resolve_plain(text: &str) -> Value {
         return Value::String(text.to_string());
     }
     if first.is_ascii_digit() || first == b'+' || first == b'-' {
-        if let Some(ts) = parse_date_only(text) {
+        if let Some(ts) = parse_timestamp(text) {
             return Value::String(ts);
         }
         let stripped = text.replace('_', "");
@@ -276,27 +327,106 @@ fn resolve_plain(text: &str) -> Value {
     Value::String(text.to_string())
 }
 
-/// `YYYY-M-D` dates become the RFC 3339 timestamp Go prints for them.
-fn parse_date_only(text: &str) -> Option<String> {
-    let parts: Vec<&str> = text.split('-').collect();
-    if parts.len() != 3 || parts[0].len() != 4 {
+/// A plain timestamp in one of go-yaml's layouts (`2006-1-2`, `2006-1-2T15:4:5.999999999Z07:00`,
+/// the same with `t`, or `2006-1-2 15:4:5.999999999` in UTC) becomes the RFC 3339 text Go's
+/// JSON encoding gives the time.
+fn parse_timestamp(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    let num = |i: &mut usize, min: usize, max: usize| -> Option<u32> {
+        let start = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() && *i - start < max {
+            *i += 1;
+        }
+        if *i - start < min {
+            return None;
+        }
+        text[start..*i].parse().ok()
+    };
+    let year = num(&mut i, 4, 4)?;
+    let expect = |i: &mut usize, c: u8| -> Option<()> {
+        if *i < b.len() && b[*i] == c {
+            *i += 1;
+            Some(())
+        } else {
+            None
+        }
+    };
+    expect(&mut i, b'-')?;
+    let month = num(&mut i, 1, 2)?;
+    expect(&mut i, b'-')?;
+    let day = num(&mut i, 1, 2)?;
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > days_in_month {
         return None;
     }
-    if !parts
-        .iter()
-        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-    {
+    let date = format!("{year:04}-{month:02}-{day:02}");
+    if i == b.len() {
+        return Some(format!("{date}T00:00:00Z"));
+    }
+    let sep = b[i];
+    if !matches!(sep, b'T' | b't' | b' ') {
         return None;
     }
-    if parts[1].len() > 2 || parts[2].len() > 2 {
+    i += 1;
+    let hour = num(&mut i, 1, 2)?;
+    expect(&mut i, b':')?;
+    let minute = num(&mut i, 1, 2)?;
+    expect(&mut i, b':')?;
+    let second = num(&mut i, 1, 2)?;
+    if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
-    let m: u32 = parts[1].parse().ok()?;
-    let d: u32 = parts[2].parse().ok()?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
+    let mut frac = String::new();
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() && i - start < 9 {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        frac = text[start..i].trim_end_matches('0').to_string();
     }
-    Some(format!("{}-{:02}-{:02}T00:00:00Z", parts[0], m, d))
+    let zone = if sep == b' ' {
+        if i != b.len() {
+            return None;
+        }
+        "Z".to_string()
+    } else if i < b.len() && b[i] == b'Z' && i + 1 == b.len() {
+        "Z".to_string()
+    } else if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+        let sign = b[i] as char;
+        i += 1;
+        let zh = num(&mut i, 2, 2)?;
+        expect(&mut i, b':')?;
+        let zm = num(&mut i, 2, 2)?;
+        if i != b.len() {
+            return None;
+        }
+        if zh == 0 && zm == 0 {
+            "Z".to_string()
+        } else {
+            format!("{sign}{zh:02}:{zm:02}")
+        }
+    } else {
+        return None;
+    };
+    let frac = if frac.is_empty() {
+        String::new()
+    } else {
+        format!(".{frac}")
+    };
+    Some(format!(
+        "{date}T{hour:02}:{minute:02}:{second:02}{frac}{zone}"
+    ))
 }
 
 /// Go's `strconv.ParseInt(s, 0, 64)` then `ParseUint(s, 0, 64)`.
@@ -384,12 +514,12 @@ mod tests {
     #[test]
     fn resolves_like_go_yaml_v3() {
         let docs = parse_documents(
-            "a: 012\nb: yes\nc: '1'\nd: 1.5\ne: ~\nf: 0x10\ng: 2001-12-14\nh: 1_000\n",
+            "a: 012\nb: yes\nc: '1'\nd: 1.5\ne: ~\nf: 0x10\ng: 2001-12-14\nh: 1_000\ni: 2024-1-2 3:04:05.50\n",
         )
         .unwrap();
         assert_eq!(
             docs[0],
-            json!({"a": 10, "b": "yes", "c": "1", "d": 1.5, "e": null, "f": 16, "g": "2001-12-14T00:00:00Z", "h": 1000})
+            json!({"a": 10, "b": "yes", "c": "1", "d": 1.5, "e": null, "f": 16, "g": "2001-12-14T00:00:00Z", "h": 1000, "i": "2024-01-02T03:04:05.5Z"})
         );
     }
 
@@ -404,6 +534,18 @@ mod tests {
     fn merge_keys_fill_missing_fields() {
         let docs = parse_documents("base: &b {x: 1, y: 2}\nd:\n  <<: *b\n  y: 3\n").unwrap();
         assert_eq!(docs[0]["d"], json!({"y": 3, "x": 1}));
+    }
+
+    #[test]
+    fn raw_control_characters_are_rejected() {
+        let err = parse_documents("a: b\nc: d\u{7f}\n").unwrap_err();
+        assert_eq!(
+            err,
+            YamlError {
+                message: "control characters are not allowed".into(),
+                line: 2
+            }
+        );
     }
 
     #[test]
