@@ -33,7 +33,7 @@ pub struct ControllerArgs {
 pub fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let client = client(args.kubeconfig.as_deref()).await?;
+        let client = super::kube_client::client(args.kubeconfig.as_deref()).await?;
         tracing::info!(
             namespace = %args.namespace,
             "Application reconciliation is not part of this build yet; running the Sealed Secrets controller"
@@ -50,19 +50,4 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<()> {
         .await
         .context("the Sealed Secrets controller stopped")
     })
-}
-
-async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("reading the kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &Default::default())
-                .await
-                .with_context(|| format!("using the kubeconfig {}", path.display()))?
-        }
-        None => kube::Config::incluster()
-            .context("no --kubeconfig given and not running in a cluster")?,
-    };
-    kube::Client::try_from(config).context("building the Kubernetes client")
 }

@@ -3,6 +3,8 @@
 
 mod cluster;
 mod controller;
+mod doctor;
+mod kube_client;
 mod kustomize;
 mod seal;
 
@@ -23,6 +25,9 @@ enum Command {
     Cluster(cluster::ClusterCommand),
     /// Run the in-cluster controllers against a cluster.
     Controller(controller::ControllerArgs),
+    /// Check a node's disk and a cluster's API server before trusting them.
+    #[command(subcommand)]
+    Doctor(doctor::DoctorCommand),
     /// Seal Secrets for Sealed Secrets controllers (kubeseal's flags).
     Seal(Box<seal::SealArgs>),
     /// Native kustomize: render kustomizations like `kubectl kustomize`.
@@ -34,6 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Cluster(cmd) => cluster::run(cmd),
         Command::Controller(args) => controller::run(args),
+        Command::Doctor(cmd) => doctor::run(cmd),
         Command::Seal(args) => seal::run(*args),
         Command::Kustomize(cmd) => kustomize::run(cmd),
     }
