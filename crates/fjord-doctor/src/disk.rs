@@ -91,11 +91,7 @@ impl DiskReport {
              {verdict}\n",
             dir.display(),
             self.writes,
-            if self.writes > 0 {
-                self.bytes / self.writes
-            } else {
-                0
-            },
+            self.bytes.checked_div(self.writes).unwrap_or(0),
             self.bytes as f64 / (1024.0 * 1024.0),
             self.iops(),
             ms(self.fdatasync_p50),
