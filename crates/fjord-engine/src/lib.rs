@@ -6,6 +6,7 @@
 //! Nothing here talks to a cluster or a network; the controller wires these stages to kube.
 #![warn(missing_docs)]
 
+pub mod diff;
 pub mod health;
 pub mod render;
 pub mod resource;
