@@ -10,4 +10,5 @@ pub mod diff;
 pub mod health;
 pub mod render;
 pub mod resource;
+pub mod source;
 pub mod types;
