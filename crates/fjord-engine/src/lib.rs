@@ -1,9 +1,18 @@
-//! Fjord's GitOps engine, as pure library modules.
+//! Fjord's GitOps engine: the pure stages between a Git commit and an Application status.
 //!
-//! Data flows one way: `types` (the Argo CD Application) → `render` (desired objects from a
-//! source tree) → `diff` (desired against live, on the fields Fjord manages) → `health`
-//! (live object health). `resource` holds the keys and annotations every stage shares.
-//! Nothing here talks to a cluster or a network; the controller wires these stages to kube.
+//! ```text
+//! source (git: shared bare clone, ls-remote check, commit trees)      credentials
+//!   └─▶ render (SourceTree → Renderer: directory | kustomize | helm) ─▶ desired objects
+//!         └─▶ resource::prepare_desired (namespace, tracking id)
+//!               └─▶ diff (desired vs live, on fields desired sets or `fjord` owns)
+//! live ─▶ health (Argo CD's rules per kind, worst-of aggregation)
+//! types: Argo CD's Application / AppProject and their status shape
+//! ```
+//!
+//! Stages take and return data (`serde_json::Value` objects keyed by
+//! [`resource::ResourceKey`]); nothing here talks to the Kubernetes API. The controller
+//! wires them to kube-rs, and runs the blocking ones (`source`, rendering) off the async
+//! runtime.
 #![warn(missing_docs)]
 
 pub mod diff;
@@ -11,4 +20,5 @@ pub mod health;
 pub mod render;
 pub mod resource;
 pub mod source;
+pub mod sync_options;
 pub mod types;

@@ -137,6 +137,58 @@ pub fn is_tracked_by(obj: &Value, app: &str) -> bool {
     id.app == app && ResourceKey::of(obj).is_some_and(|k| k == id.key)
 }
 
+/// The instance name Argo CD uses in tracking ids: the Application's name when it lives in
+/// the controller's namespace, else `<namespace>_<name>` ("apps in any namespace").
+pub fn app_instance_name(
+    app_name: &str,
+    app_namespace: &str,
+    controller_namespace: &str,
+) -> String {
+    if app_namespace.is_empty() || app_namespace == controller_namespace {
+        app_name.to_string()
+    } else {
+        format!("{app_namespace}_{app_name}")
+    }
+}
+
+/// Prepares a rendered object for apply and diff: sets the destination namespace on a
+/// namespaced object that has none, and the tracking annotation naming `app_instance` and
+/// the object itself. Returns the object's final key (`None` without kind or name).
+pub fn prepare_desired(
+    obj: &mut Value,
+    app_instance: &str,
+    destination_namespace: &str,
+    namespaced: bool,
+) -> Option<ResourceKey> {
+    let meta = obj.get_mut("metadata")?.as_object_mut()?;
+    let has_ns = meta
+        .get("namespace")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
+    if namespaced && !has_ns && !destination_namespace.is_empty() {
+        meta.insert(
+            "namespace".into(),
+            Value::String(destination_namespace.into()),
+        );
+    }
+    if !namespaced {
+        meta.shift_remove("namespace");
+    }
+    let key = ResourceKey::of(obj)?;
+    let meta = obj.get_mut("metadata")?.as_object_mut()?;
+    let annotations = meta
+        .entry("annotations")
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    if !annotations.is_object() {
+        *annotations = Value::Object(serde_json::Map::new());
+    }
+    annotations.as_object_mut()?.insert(
+        ANNOTATION_TRACKING_ID.into(),
+        Value::String(key.tracking_id(app_instance)),
+    );
+    Some(key)
+}
+
 /// Parses a comma-separated `Name=value` list (the sync-options annotation) into pairs,
 /// trimming blanks; entries without `=` get an empty value.
 pub fn parse_options(s: &str) -> Vec<(String, String)> {
@@ -206,6 +258,35 @@ mod tests {
         let copy = deploy(json!({ANNOTATION_TRACKING_ID: "shop:apps/Deployment:staging/web"}));
         assert!(!is_tracked_by(&copy, "shop"));
         assert!(!is_tracked_by(&deploy(json!({})), "shop"));
+    }
+
+    #[test]
+    fn instance_names_and_prepared_objects() {
+        assert_eq!(app_instance_name("shop", "argocd", "argocd"), "shop");
+        assert_eq!(app_instance_name("shop", "team-a", "argocd"), "team-a_shop");
+        let mut d =
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}});
+        let key = prepare_desired(&mut d, "shop", "payment-prod", true).unwrap();
+        assert_eq!(
+            key,
+            ResourceKey::new("apps", "Deployment", "payment-prod", "web")
+        );
+        assert_eq!(
+            d["metadata"],
+            json!({"name": "web", "namespace": "payment-prod",
+                   "annotations": {ANNOTATION_TRACKING_ID: "shop:apps/Deployment:payment-prod/web"}})
+        );
+        assert!(is_tracked_by(&d, "shop"));
+        // Cluster-scoped objects get no namespace; an explicit namespace is kept.
+        let mut ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x", "namespace": "y"}});
+        prepare_desired(&mut ns, "shop", "payment-prod", false).unwrap();
+        assert_eq!(
+            ns["metadata"]["annotations"][ANNOTATION_TRACKING_ID],
+            "shop:/Namespace:/x"
+        );
+        let mut cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "other"}});
+        prepare_desired(&mut cm, "shop", "payment-prod", true).unwrap();
+        assert_eq!(cm["metadata"]["namespace"], "other");
     }
 
     #[test]

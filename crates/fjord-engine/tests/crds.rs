@@ -90,3 +90,42 @@ fn appproject_crd_matches_argo() {
         true
     );
 }
+
+fn fixture(file: &str) -> Value {
+    let path = format!("{}/testdata/apps/{file}", env!("CARGO_MANIFEST_DIR"));
+    serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// The CRD schema keeps every field of real Application/AppProject manifests: an API server
+/// pruning unknown fields with it removes nothing.
+#[test]
+fn schemas_prune_nothing_from_argo_manifests() {
+    for (crd, kind, files) in [
+        (
+            "application-crd.yaml",
+            "Application",
+            vec!["seed-nordic-payment-gateway.yaml", "full-with-status.yaml"],
+        ),
+        ("appproject-crd.yaml", "AppProject", vec!["project.yaml"]),
+    ] {
+        let crd = load(crd);
+        let openapi = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+        let (schema, ty) =
+            fjord_smd::Schema::from_crd_schema("argoproj.io", "v1alpha1", kind, openapi)
+                .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        for file in files {
+            let original = fixture(file);
+            let mut obj = original.clone();
+            let removed = fjord_smd::prune_unknown_fields(&schema, &ty, &mut obj);
+            assert!(removed.is_empty(), "{file}: pruned {removed:?}");
+            assert_eq!(obj, original, "{file}");
+            // The check can fail: a field outside the schema's open parts is pruned.
+            let mut bogus = original.clone();
+            bogus["notAField"] = json!(1);
+            assert_eq!(
+                fjord_smd::prune_unknown_fields(&schema, &ty, &mut bogus).len(),
+                1
+            );
+        }
+    }
+}
