@@ -322,6 +322,60 @@ mod tests {
         ));
     }
 
+    /// A stand-in for the native kustomize crate: proves the seam passes tree, path and
+    /// source through.
+    struct FakeKustomize;
+
+    impl Renderer for FakeKustomize {
+        fn render(
+            &self,
+            tree: &dyn SourceTree,
+            path: &str,
+            source: &ApplicationSource,
+        ) -> Result<Rendered, RenderError> {
+            let text = tree
+                .read_file(&tree::join(path, "kustomization.yaml"))
+                .map_err(|source| RenderError::Read {
+                    path: path.to_string(),
+                    source,
+                })?;
+            let prefix = source
+                .kustomize
+                .as_ref()
+                .and_then(|k| k.name_prefix.clone())
+                .unwrap_or_default();
+            let name = format!("{prefix}{}", String::from_utf8_lossy(&text).trim());
+            let objects = parse::parse_yaml(
+                "generated",
+                &format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\n"),
+            )?;
+            Ok(Rendered {
+                objects,
+                files_read: 1,
+            })
+        }
+    }
+
+    #[test]
+    fn kustomize_plugs_in_behind_the_trait() {
+        let t = MemoryTree::new().with_file("k8s/overlays/production/kustomization.yaml", "cm");
+        let r = Renderers {
+            kustomize: Some(Box::new(FakeKustomize)),
+            ..Default::default()
+        };
+        let src = ApplicationSource {
+            path: Some("./k8s/overlays/production/".into()),
+            kustomize: Some(KustomizeSource {
+                name_prefix: Some("prod-".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let (kind, rendered) = r.render(&t, &src).unwrap();
+        assert_eq!(kind, SourceType::Kustomize);
+        assert_eq!(rendered.objects[0].key.name, "prod-cm");
+    }
+
     #[test]
     fn empty_render_blocks_prune_unless_allowed() {
         let empty = Rendered::default();

@@ -10,12 +10,14 @@ pub mod auth;
 pub mod credentials;
 pub mod git;
 pub mod gittree;
+pub mod registry;
 pub mod url;
 
 pub use auth::GitAuth;
 pub use credentials::{CredentialStore, RepoCredentials};
 pub use git::{GitError, GitRepo, RemoteRefs};
 pub use gittree::GitTree;
+pub use registry::RepoRegistry;
 
 use std::time::Duration;
 
