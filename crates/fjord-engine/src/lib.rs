@@ -17,6 +17,7 @@
 
 pub mod diff;
 pub mod health;
+pub mod plan;
 pub mod render;
 pub mod resource;
 pub mod source;
