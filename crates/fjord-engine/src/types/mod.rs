@@ -2,7 +2,9 @@
 //!
 //! Users migrate by pointing Fjord at their existing YAML, so these types read every field
 //! Argo CD defines and keep the ones they do not model (flattened `extra` maps): a
-//! read-modify-write by the controller never drops what a user wrote.
+//! read-modify-write by the controller never drops what a user wrote. Booleans are
+//! `Option<bool>` so `false` stays written; the one normalisation on write is that empty
+//! lists are omitted (`syncOptions: []` reads back as absent, which Argo CD treats alike).
 
 mod project;
 mod spec;
