@@ -5,6 +5,7 @@
 use fjord_engine::diff::{DiffOptions, diff};
 use fjord_engine::health::assess;
 use fjord_engine::render::{DirectoryRenderer, LocalTree};
+use fjord_engine::source::{GitAuth, GitRepo};
 use fjord_engine::types::DirectorySource;
 use fjord_smd::{ApplyRequest, FieldPath, apply, builtin_schema};
 use serde_json::{Value, json};
@@ -38,7 +39,46 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let rendered = DirectoryRenderer.render_dir(&LocalTree::new(&dir), "app", Some(&opts))?;
     let render = t.elapsed();
+
+    // The same files committed to a repository, fetched and rendered from the commit's tree.
+    let git = |args: &[&str]| -> Result<(), Box<dyn std::error::Error>> {
+        let ok = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&dir)
+            .env("GIT_AUTHOR_NAME", "m")
+            .env("GIT_AUTHOR_EMAIL", "m@example.com")
+            .env("GIT_COMMITTER_NAME", "m")
+            .env("GIT_COMMITTER_EMAIL", "m@example.com")
+            .status()?
+            .success();
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("git {args:?} failed").into())
+        }
+    };
+    git(&["init", "--quiet", "-b", "main"])?;
+    git(&["add", "."])?;
+    git(&["commit", "--quiet", "-m", "m"])?;
+    let cache = std::env::temp_dir().join(format!("fjord-measure-cache-{}", std::process::id()));
+    let repo = GitRepo::new(
+        &cache,
+        &format!("file://{}", dir.display()),
+        GitAuth::default(),
+    );
+    let t = Instant::now();
+    let refs = repo.ls_remote()?;
+    let check = t.elapsed();
+    let sha = repo.resolve(&refs, "HEAD")?;
+    let t = Instant::now();
+    repo.fetch(&[])?;
+    let fetch = t.elapsed();
+    let t = Instant::now();
+    let tree = repo.tree(&sha)?;
+    let from_git = DirectoryRenderer.render_dir(&tree, "app", Some(&opts))?;
+    let git_render = t.elapsed();
     std::fs::remove_dir_all(&dir)?;
+    std::fs::remove_dir_all(&cache)?;
 
     let schema = builtin_schema();
     let ty = schema
@@ -79,6 +119,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "diff:   {n} applied Deployments, {synced} Synced, in {:?} ({:.1} µs/object)",
         diffs,
         diffs.as_micros() as f64 / n as f64
+    );
+    println!(
+        "git:    ls-remote {check:?}, first fetch {fetch:?}, render {} objects from the commit tree in {git_render:?}",
+        from_git.objects.len()
     );
     println!("health: {assessed} objects assessed in {:?}", health);
     Ok(())

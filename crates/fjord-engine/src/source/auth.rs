@@ -171,6 +171,39 @@ mod tests {
         }
     }
 
+    /// The command really parses as ssh options (quoting, paths with spaces): `ssh -G`
+    /// prints the configuration it would use without connecting.
+    #[test]
+    fn ssh_accepts_the_generated_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth_dir = dir.path().join("with space");
+        let auth = GitAuth {
+            credentials: Some(creds(Some("KEY"), false)),
+            known_hosts: Some("github.com ssh-ed25519 AAAA".into()),
+        };
+        let cmd = ssh_command(&auth, &auth_dir).unwrap();
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{cmd} -G github.com"))
+            .output()
+            .expect("sh and ssh must be installed");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let config = String::from_utf8_lossy(&out.stdout).to_lowercase();
+        assert!(
+            config.contains("stricthostkeychecking true")
+                || config.contains("stricthostkeychecking yes"),
+            "{config}"
+        );
+        assert!(config.contains("batchmode yes"), "{config}");
+        let kh = format!("userknownhostsfile {}/known_hosts", auth_dir.display()).to_lowercase();
+        assert!(config.contains(&kh), "{config}");
+        assert!(config.contains("identitiesonly yes"), "{config}");
+    }
+
     #[test]
     fn insecure_turns_host_key_checking_off() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,12 +1,75 @@
 //! `GitTree`: a [`SourceTree`] over one commit's tree in a bare clone, without a working
 //! copy. The listing is read once (`git ls-tree -r -t`); file contents are read on demand
-//! (`git cat-file blob`). Symbolic links are followed only when they stay inside the tree;
+//! through one long-lived `git cat-file --batch` process per tree (a process per file costs
+//! milliseconds each). Symbolic links are followed only when they stay inside the tree;
 //! submodules are listed as empty directories.
 
 use crate::render::{DirEntry, SourceTree, TreeError};
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// A running `git cat-file --batch`.
+#[derive(Debug)]
+struct Batch {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Batch {
+    fn start(git_dir: &PathBuf) -> std::io::Result<Batch> {
+        let mut child = Command::new("git")
+            .args(["cat-file", "--batch"])
+            .env("GIT_DIR", git_dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            let _ = child.kill();
+            return Err(std::io::Error::other("git cat-file: no pipes"));
+        };
+        Ok(Batch {
+            child,
+            stdin,
+            stdout: BufReader::new(stdout),
+        })
+    }
+
+    /// Reads one blob: request `<oid>`, answer `<oid> <type> <size>` + content + newline.
+    fn read(&mut self, oid: &str) -> std::io::Result<Vec<u8>> {
+        writeln!(self.stdin, "{oid}")?;
+        self.stdin.flush()?;
+        let mut header = String::new();
+        self.stdout.read_line(&mut header)?;
+        let mut parts = header.split_whitespace();
+        let (_, ty, size) = (parts.next(), parts.next(), parts.next());
+        if ty != Some("blob") {
+            return Err(std::io::Error::other(format!(
+                "object {oid}: {}",
+                header.trim()
+            )));
+        }
+        let size: usize = size
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("bad header {:?}", header.trim())))?;
+        let mut content = vec![0; size];
+        self.stdout.read_exact(&mut content)?;
+        let mut newline = [0u8; 1];
+        self.stdout.read_exact(&mut newline)?;
+        Ok(content)
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Kind {
@@ -27,6 +90,7 @@ pub struct GitTree {
     git_dir: PathBuf,
     commit: String,
     entries: BTreeMap<String, Entry>,
+    batch: Arc<Mutex<Option<Batch>>>,
 }
 
 impl GitTree {
@@ -61,6 +125,7 @@ impl GitTree {
             git_dir,
             commit: commit.to_string(),
             entries,
+            batch: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -70,23 +135,23 @@ impl GitTree {
     }
 
     fn blob(&self, path: &str, oid: &str) -> Result<Vec<u8>, TreeError> {
-        let out = Command::new("git")
-            .args(["cat-file", "blob", oid])
-            .env("GIT_DIR", &self.git_dir)
-            .output()
-            .map_err(|source| TreeError::Io {
-                path: path.to_string(),
-                source,
-            })?;
-        if !out.status.success() {
-            return Err(TreeError::Io {
-                path: path.to_string(),
-                source: std::io::Error::other(
-                    String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                ),
-            });
+        let io = |source: std::io::Error| TreeError::Io {
+            path: path.to_string(),
+            source,
+        };
+        let mut guard = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
+        if guard.is_none() {
+            *guard = Some(Batch::start(&self.git_dir).map_err(io)?);
         }
-        Ok(out.stdout)
+        let result = match guard.as_mut() {
+            Some(batch) => batch.read(oid),
+            None => Err(std::io::Error::other("git cat-file not running")),
+        };
+        if result.is_err() {
+            // The stream may be out of step: start afresh next time.
+            *guard = None;
+        }
+        result.map_err(io)
     }
 
     /// Follows symlinks (up to 8 hops) while they stay inside the tree.
