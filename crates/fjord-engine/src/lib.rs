@@ -21,5 +21,6 @@ pub mod plan;
 pub mod render;
 pub mod resource;
 pub mod source;
+pub mod status;
 pub mod sync_options;
 pub mod types;
