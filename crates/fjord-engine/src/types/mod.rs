@@ -51,8 +51,14 @@ pub struct Application {
     /// What to deploy where.
     #[serde(default)]
     pub spec: ApplicationSpec,
-    /// Written by the controller (through the main resource: the CRD has no status subresource).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Written by the controller (through the main resource: the CRD has no status
+    /// subresource). A status Fjord cannot read is dropped rather than making the whole
+    /// Application unreadable; the controller recomputes it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_status"
+    )]
     pub status: Option<ApplicationStatus>,
     /// A requested operation (manual sync), cleared when it completes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,6 +67,45 @@ pub struct Application {
     #[serde(flatten)]
     pub extra: Extra,
 }
+
+fn lenient_status<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<ApplicationStatus>, D::Error> {
+    let raw = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(raw.and_then(|v| serde_json::from_value(v).ok()))
+}
+
+macro_rules! argo_resource {
+    ($ty:ty, $kind:literal, $plural:literal) => {
+        /// Lets kube-rs `Api<_>`, watchers and reflectors use the type directly.
+        impl kube_core::Resource for $ty {
+            type DynamicType = ();
+            type Scope = kube_core::NamespaceResourceScope;
+
+            fn kind(_: &()) -> std::borrow::Cow<'_, str> {
+                $kind.into()
+            }
+            fn group(_: &()) -> std::borrow::Cow<'_, str> {
+                GROUP.into()
+            }
+            fn version(_: &()) -> std::borrow::Cow<'_, str> {
+                VERSION.into()
+            }
+            fn plural(_: &()) -> std::borrow::Cow<'_, str> {
+                $plural.into()
+            }
+            fn meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+            fn meta_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+        }
+    };
+}
+
+argo_resource!(Application, "Application", "applications");
+argo_resource!(AppProject, "AppProject", "appprojects");
 
 /// Why an Application or AppProject document could not be read.
 #[derive(Debug, thiserror::Error)]

@@ -51,20 +51,24 @@ pub struct ApplicationStatus {
     pub extra: Extra,
 }
 
-/// Synced, OutOfSync or Unknown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Synced, OutOfSync or Unknown (also for an empty or unrecognised value).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SyncStatusCode {
     /// Live matches desired.
     Synced,
     /// Live differs from desired.
     OutOfSync,
     /// Could not be compared.
+    #[default]
+    #[serde(other)]
     Unknown,
 }
 
 /// Argo CD's health codes. The derived order is Argo CD's `healthOrder`, best first:
 /// `a > b` means `a` is worse.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub enum HealthStatusCode {
     /// Working as intended.
     Healthy,
@@ -76,7 +80,9 @@ pub enum HealthStatusCode {
     Missing,
     /// Failed or failing.
     Degraded,
-    /// Health could not be assessed.
+    /// Health could not be assessed (also for an empty or unrecognised value).
+    #[default]
+    #[serde(other)]
     Unknown,
 }
 
@@ -85,6 +91,7 @@ pub enum HealthStatusCode {
 #[serde(rename_all = "camelCase")]
 pub struct SyncStatus {
     /// Synced, OutOfSync or Unknown.
+    #[serde(default)]
     pub status: SyncStatusCode,
     /// What the status was computed against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -120,6 +127,7 @@ pub struct ComparedTo {
 #[serde(rename_all = "camelCase")]
 pub struct AppHealthStatus {
     /// The code.
+    #[serde(default)]
     pub status: HealthStatusCode,
     /// Why (deprecated at application level, still written by older versions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,6 +141,7 @@ pub struct AppHealthStatus {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ResourceHealth {
     /// The code.
+    #[serde(default)]
     pub status: HealthStatusCode,
     /// Why.
     #[serde(default, skip_serializing_if = "Option::is_none")]

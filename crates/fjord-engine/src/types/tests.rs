@@ -159,3 +159,30 @@ fn history_is_capped_and_ids_increase() {
     assert_eq!(h.len(), 1);
     assert_eq!(h[0].id, 5);
 }
+
+#[test]
+fn unreadable_or_partial_status_never_hides_the_spec() {
+    let mut v = as_value(SEED);
+    v["status"] = json!({"sync": {"status": ""}, "health": {"status": "Weird"}});
+    let app: Application = serde_json::from_value(v.clone()).unwrap();
+    let st = app.status.unwrap();
+    assert_eq!(st.sync.unwrap().status, SyncStatusCode::Unknown);
+    assert_eq!(st.health.unwrap().status, HealthStatusCode::Unknown);
+    v["status"] = json!({"operationState": {"phase": "Exploded"}, "resources": "not a list"});
+    let app: Application = serde_json::from_value(v).unwrap();
+    assert!(app.status.is_none());
+    assert_eq!(app.spec.project, "default");
+}
+
+#[test]
+fn kube_resource_identity() {
+    use kube_core::Resource;
+    assert_eq!(Application::api_version(&()), "argoproj.io/v1alpha1");
+    assert_eq!(
+        Application::url_path(&(), Some("argocd")),
+        "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications"
+    );
+    assert_eq!(AppProject::plural(&()), "appprojects");
+    let app = Application::from_yaml(SEED).unwrap();
+    assert_eq!(app.meta().name.as_deref(), Some("nordic-payment-gateway"));
+}
