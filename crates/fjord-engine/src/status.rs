@@ -2,13 +2,37 @@
 //! per-object `resources[]` entries, the `summary` (images and external URLs) and
 //! condition bookkeeping that keeps `lastTransitionTime` stable while a condition holds.
 
-use crate::diff::ResourceDiff;
+use crate::diff::{ResourceDiff, app_sync_status};
 use crate::health::HealthStatus;
 use crate::plan::sync_wave;
 use crate::resource::{ANNOTATION_HOOK, annotation};
-use crate::types::{ApplicationCondition, ApplicationSummary, ResourceHealth, ResourceStatus};
+use crate::types::{
+    ApplicationCondition, ApplicationSpec, ApplicationSummary, ComparedTo, ResourceHealth,
+    ResourceStatus, SyncStatus,
+};
 use serde_json::Value;
 use std::collections::BTreeSet;
+
+/// `status.sync`: the Application's sync status at `revision` (the resolved commit), with
+/// what it was compared to. `revision` is `None` when the source could not be resolved,
+/// which also makes the status Unknown.
+pub fn sync_status(
+    spec: &ApplicationSpec,
+    diffs: &[ResourceDiff],
+    revision: Option<&str>,
+) -> SyncStatus {
+    SyncStatus {
+        status: app_sync_status(diffs, revision.is_none()),
+        compared_to: Some(ComparedTo {
+            source: spec.source.clone(),
+            sources: spec.sources.clone(),
+            destination: spec.destination.clone(),
+            ignore_differences: spec.ignore_differences.clone(),
+        }),
+        revision: revision.map(String::from),
+        revisions: Vec::new(),
+    }
+}
 
 /// Annotation prefix of user-defined links (`link.argocd.argoproj.io/external-link`).
 const LINK_ANNOTATION_PREFIX: &str = "link.argocd.argoproj.io/";
@@ -226,6 +250,33 @@ mod tests {
                 "https://shop.example.com",
                 "https://shop.example.com/api"
             ]
+        );
+    }
+
+    #[test]
+    fn app_sync_status_with_revision() {
+        let spec = crate::types::Application::from_yaml(include_str!(
+            "../testdata/apps/seed-nordic-payment-gateway.yaml"
+        ))
+        .unwrap()
+        .spec;
+        let s = sync_status(&spec, &[], Some("abc123"));
+        assert_eq!(
+            (s.status, s.revision.as_deref()),
+            (SyncStatusCode::Synced, Some("abc123"))
+        );
+        let compared = s.compared_to.unwrap();
+        assert_eq!(
+            compared.destination.namespace.as_deref(),
+            Some("payment-prod")
+        );
+        assert_eq!(
+            compared.source.unwrap().path.as_deref(),
+            Some("k8s/overlays/production")
+        );
+        assert_eq!(
+            sync_status(&spec, &[], None).status,
+            SyncStatusCode::Unknown
         );
     }
 

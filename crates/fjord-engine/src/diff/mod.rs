@@ -143,18 +143,25 @@ fn union_of(
 /// Drops empty maps and lists from desired where live lacks the field: the API server does
 /// not keep them, and they are no change.
 fn drop_empty_absent(d: &mut Value, l: &Value) {
-    let Some(dm) = d.as_object_mut() else {
-        return;
-    };
-    dm.retain(|k, v| {
-        let empty = matches!(v, Value::Object(m) if m.is_empty())
-            || matches!(v, Value::Array(a) if a.is_empty());
-        !(empty && l.get(k).is_none())
-    });
-    for (k, v) in dm.iter_mut() {
-        if let Some(lv) = l.get(k) {
-            drop_empty_absent(v, lv);
+    match (d, l) {
+        (Value::Object(dm), Value::Object(lm)) => {
+            dm.retain(|k, v| {
+                let empty = matches!(v, Value::Object(m) if m.is_empty())
+                    || matches!(v, Value::Array(a) if a.is_empty());
+                !empty || lm.contains_key(k)
+            });
+            for (k, v) in dm.iter_mut() {
+                if let Some(lv) = lm.get(k) {
+                    drop_empty_absent(v, lv);
+                }
+            }
         }
+        (Value::Array(da), Value::Array(la)) if da.len() == la.len() => {
+            for (dv, lv) in da.iter_mut().zip(la) {
+                drop_empty_absent(dv, lv);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -295,3 +295,16 @@ fn malformed_managed_fields_name_the_object() {
         "apps/Deployment prod/web: metadata.managedFields: managedFields entry 0: operation must be `Apply` or `Update`"
     );
 }
+
+#[test]
+fn empty_maps_and_nulls_in_git_are_no_change() {
+    // kubectl-generated YAML: `creationTimestamp: null`, `resources: {}`, `status: {}`.
+    let mut desired = deployment(2, json!({"app": "web"}));
+    desired["metadata"]["creationTimestamp"] = Value::Null;
+    desired["status"] = json!({});
+    let live = ssa(None, &deployment(2, json!({"app": "web"})), "fjord");
+    desired["spec"]["template"]["spec"]["containers"][0]["env"] = json!([]);
+    desired["spec"]["template"]["spec"]["containers"][0]["securityContext"] = json!({});
+    let d = diff(Some(&desired), Some(&live), &DiffOptions::default()).unwrap();
+    assert_eq!(d.kind, DiffKind::Unchanged, "{}", d.unified);
+}
