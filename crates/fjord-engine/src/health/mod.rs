@@ -2,7 +2,8 @@
 //!
 //! [`assess`] dispatches on group and kind to one file per kind; kinds without a rule have
 //! no health (`None`) and do not take part in aggregation, as in Argo CD. An object being
-//! deleted is Progressing "Pending deletion". [`aggregate`] gives an Application the worst
+//! deleted is Progressing "Pending deletion" (unless it is a hook holding Argo CD's hook
+//! finalizer). [`aggregate`] gives an Application the worst
 //! health of its objects (order: Healthy < Suspended < Progressing < Missing < Degraded <
 //! Unknown), counting desired objects that are not live as Missing.
 
@@ -44,12 +45,20 @@ impl HealthStatus {
     }
 }
 
+/// The finalizer Argo CD puts on running hooks; a hook being deleted is still judged by
+/// its own rule.
+pub const HOOK_FINALIZER: &str = "argocd.argoproj.io/hook-finalizer";
+
 /// The health of a live object, or `None` when no rule covers its kind.
 pub fn assess(obj: &Value) -> Option<HealthStatus> {
-    if obj
+    let hook_finalizer = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| f.iter().any(|f| f.as_str() == Some(HOOK_FINALIZER)));
+    let deleting = obj
         .pointer("/metadata/deletionTimestamp")
-        .is_some_and(|t| !t.is_null())
-    {
+        .is_some_and(|t| !t.is_null());
+    if deleting && !hook_finalizer {
         return Some(HealthStatus::new(
             HealthStatusCode::Progressing,
             "Pending deletion",

@@ -92,3 +92,12 @@ fn ignored_and_hook_objects_do_not_count() {
     hook["metadata"]["annotations"] = json!({"argocd.argoproj.io/hook": "PreSync"});
     assert_eq!(aggregate([Some(&hook)]).status, HealthStatusCode::Healthy);
 }
+
+#[test]
+fn deleting_hooks_keep_their_own_health() {
+    let mut job = load("job-failed.yaml");
+    job["metadata"]["deletionTimestamp"] = json!("2026-01-02T10:00:00Z");
+    assert_eq!(assess(&job).unwrap().message, "Pending deletion");
+    job["metadata"]["finalizers"] = json!([HOOK_FINALIZER]);
+    assert_eq!(assess(&job).unwrap().status, HealthStatusCode::Degraded);
+}

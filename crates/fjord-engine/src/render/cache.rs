@@ -21,6 +21,9 @@ pub struct RenderKey {
     pub path: String,
     /// Serialised tool parameters.
     pub params: String,
+    /// Anything else the renderer reads (Helm's release name defaults to the Application
+    /// name; a kube version): empty unless set with [`RenderKey::with_context`].
+    pub context: String,
 }
 
 impl RenderKey {
@@ -38,7 +41,14 @@ impl RenderKey {
             commit: commit.to_string(),
             path: source.path.clone().unwrap_or_default(),
             params: params.to_string(),
+            context: String::new(),
         }
+    }
+
+    /// Adds renderer inputs that are not part of the source (see [`RenderKey::context`]).
+    pub fn with_context(mut self, context: impl Into<String>) -> Self {
+        self.context = context.into();
+        self
     }
 }
 
@@ -154,6 +164,17 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(renders, 3);
+        // Different context (another Application's release name) renders again.
+        cache
+            .get_or_render(
+                RenderKey::new(&src(false), "c1").with_context("app-b"),
+                || {
+                    renders += 1;
+                    Ok::<_, ()>(Rendered::default())
+                },
+            )
+            .unwrap();
+        assert_eq!(renders, 4);
     }
 
     #[test]
