@@ -220,6 +220,10 @@ impl GitRepo {
             .fetch_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        self.fetch_locked(extra)
+    }
+
+    fn fetch_locked(&self, extra: &[&str]) -> Result<(), GitError> {
         self.ensure_clone()?;
         self.git(
             "fetch",
@@ -239,6 +243,24 @@ impl GitRepo {
             self.git("fetch commit", &["fetch", "--quiet", &self.url, sha], true)?;
         }
         Ok(())
+    }
+
+    /// Makes sure the clone holds every commit in `shas`, fetching only when one is
+    /// missing. Applications waiting on the same repository find the commit there after
+    /// the first fetch and make no network request. Returns whether it fetched.
+    pub fn ensure_commits(&self, shas: &[&str]) -> Result<bool, GitError> {
+        if shas.iter().all(|s| self.has_commit(s)) {
+            return Ok(false);
+        }
+        let _guard = self
+            .fetch_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if shas.iter().all(|s| self.has_commit(s)) {
+            return Ok(false);
+        }
+        self.fetch_locked(shas)?;
+        Ok(true)
     }
 
     /// True when the clone holds commit `sha`.

@@ -240,3 +240,14 @@ fn remote_refs_parse_peels_tags() {
     assert_eq!(refs.resolve("v1"), Some(sha('c')));
     assert_eq!(refs.resolve(&sha('D')), Some(sha('d')));
 }
+
+#[test]
+fn ensure_commits_fetches_once() {
+    let f = fixture();
+    let repo = GitRepo::new(&f.cache, &url(&f), GitAuth::default());
+    assert!(repo.ensure_commits(&[&f.second]).unwrap());
+    // The remote disappears: commits already present need no network.
+    std::fs::rename(&f.src, f.src.with_extension("gone")).unwrap();
+    assert!(!repo.ensure_commits(&[&f.second, &f.first]).unwrap());
+    assert!(repo.ensure_commits(&[&"0".repeat(40)]).is_err());
+}
