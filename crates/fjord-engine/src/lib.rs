@@ -24,3 +24,8 @@ pub mod source;
 pub mod status;
 pub mod sync_options;
 pub mod types;
+
+/// The README's example, compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
