@@ -19,8 +19,8 @@ use crate::resource::ResourceKey;
 use crate::types::ApplicationSource;
 use serde_json::Value;
 
-/// One rendered object and where it came from.
-#[derive(Clone, Debug, PartialEq)]
+/// One rendered object and where it came from. `Debug` masks Secret values.
+#[derive(Clone, PartialEq)]
 pub struct DesiredObject {
     /// Its key.
     pub key: ResourceKey,
@@ -30,6 +30,19 @@ pub struct DesiredObject {
     pub file: String,
     /// The document within the file, counting from 1.
     pub document: usize,
+}
+
+impl std::fmt::Debug for DesiredObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut object = self.object.clone();
+        crate::diff::mask_secret(&mut object);
+        f.debug_struct("DesiredObject")
+            .field("key", &self.key)
+            .field("object", &object)
+            .field("file", &self.file)
+            .field("document", &self.document)
+            .finish()
+    }
 }
 
 /// The output of a render.
@@ -374,6 +387,23 @@ mod tests {
         let (kind, rendered) = r.render(&t, &src).unwrap();
         assert_eq!(kind, SourceType::Kustomize);
         assert_eq!(rendered.objects[0].key.name, "prod-cm");
+    }
+
+    #[test]
+    fn debug_output_masks_secrets() {
+        let t = MemoryTree::new().with_file(
+            "app/s.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {k: aHVudGVyMg==}\nstringData: {p: hunter2}\n",
+        );
+        let r = DirectoryRenderer.render_dir(&t, "app", None).unwrap();
+        let text = format!("{r:?}");
+        assert!(
+            !text.contains("aHVudGVyMg==") && !text.contains("hunter2"),
+            "{text}"
+        );
+        assert!(text.contains("++++++++"));
+        // The object itself is untouched.
+        assert_eq!(r.objects[0].object["stringData"]["p"], "hunter2");
     }
 
     #[test]
