@@ -11,6 +11,7 @@ pub mod cache;
 pub mod directory;
 pub mod parse;
 pub mod tree;
+mod yaml11;
 
 pub use directory::DirectoryRenderer;
 pub use tree::{DirEntry, LocalTree, MemoryTree, SourceTree, TreeError};

@@ -1,13 +1,15 @@
 //! Turning manifest file text into Kubernetes objects.
 //!
-//! YAML files may hold several documents (`---`); empty documents are skipped; JSON files
+//! YAML files may hold several documents (`---`), read with kubectl's YAML 1.1 scalar rules
+//! (see `yaml11`: `defaultMode: 0644` is 420); empty documents are skipped; JSON files
 //! hold one object (or an array of them). `List` kinds are flattened into their `items`, as
 //! `kubectl apply` does. Every object must have `apiVersion`, `kind` and `metadata.name`:
 //! the error names the file, the document (counting from 1) and what is missing.
 
+use super::yaml11::Yaml11;
 use super::{DesiredObject, RenderError};
 use crate::resource::ResourceKey;
-use serde::Deserialize;
+use serde::de::DeserializeSeed;
 use serde_json::Value;
 
 /// The objects of one YAML file (several documents).
@@ -15,11 +17,14 @@ pub fn parse_yaml(file: &str, text: &str) -> Result<Vec<DesiredObject>, RenderEr
     let mut out = Vec::new();
     for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
         let document = i + 1;
-        let value = Value::deserialize(doc).map_err(|e| RenderError::InvalidYaml {
-            file: file.to_string(),
-            document,
-            message: e.to_string(),
-        })?;
+        let value =
+            Yaml11 { input: text }
+                .deserialize(doc)
+                .map_err(|e| RenderError::InvalidYaml {
+                    file: file.to_string(),
+                    document,
+                    message: e.to_string(),
+                })?;
         if value.is_null() {
             continue;
         }
@@ -136,9 +141,9 @@ mod tests {
 
     #[test]
     fn multi_document_yaml_skips_empty_documents() {
-        let text = "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: n}\n---\n---\n# only a comment\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: b\n";
+        let text = "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: ns1}\n---\n---\n# only a comment\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: b\n";
         let objs = parse_yaml("app/x.yaml", text).unwrap();
-        assert_eq!(names(&objs), ["ConfigMap n/a", "apps/Deployment b"]);
+        assert_eq!(names(&objs), ["ConfigMap ns1/a", "apps/Deployment b"]);
         assert_eq!(objs[1].document, 4);
     }
 
