@@ -1,5 +1,5 @@
 //! The subset of jq that `ignoreDifferences.jqPathExpressions` uses in practice, as path
-//! expressions: `.a.b`, `.a."k/x"`, `.a["k"]`, `.a[0]`, `.a[]`, pipes, and
+//! expressions: `.a.b`, `.a."k/x"`, `.a["k"]`, `.a[0]`, `.a[]`, optional `?`, pipes, and
 //! `select(<path> == <literal>)` / `!=`, joined with `and` / `or`. Anything else is
 //! rejected with a clear error when the rule is compiled (reported as unsupported, never
 //! silently ignored).
@@ -134,6 +134,11 @@ impl Parser<'_> {
         let mut need_dot = false;
         loop {
             self.ws();
+            // `?` suppresses type errors in jq; path walking here never fails, so it is a no-op.
+            if need_dot && self.s.get(self.pos) == Some(&b'?') {
+                self.pos += 1;
+                continue;
+            }
             match self.s.get(self.pos) {
                 Some(b'[') => {
                     self.pos += 1;
@@ -387,6 +392,22 @@ mod tests {
         assert_eq!(
             out["spec"]["containers"],
             json!([{"name": "sidecar", "image": "s"}])
+        );
+    }
+
+    #[test]
+    fn optional_iteration_for_webhook_ca_bundles() {
+        let v = json!({"webhooks": [{"name": "a", "clientConfig": {"caBundle": "x", "url": "u"}},
+                                    {"name": "b", "clientConfig": {"caBundle": "y"}}]});
+        let out = del(".webhooks[]?.clientConfig.caBundle", v);
+        assert_eq!(
+            out,
+            json!({"webhooks": [{"name": "a", "clientConfig": {"url": "u"}},
+                                            {"name": "b", "clientConfig": {}}]})
+        );
+        assert_eq!(
+            del(".spec?.x", json!({"spec": {"x": 1}})),
+            json!({"spec": {}})
         );
     }
 
