@@ -1,3 +1,6 @@
+//! Health rules against the YAML fixtures in `testdata/health` (expectations in
+//! `cases.yaml`), and Application-level aggregation.
+
 use super::*;
 use serde_json::json;
 

@@ -1,3 +1,5 @@
+//! Round trips of real Argo CD manifests, defaults, and the kube-rs identity of the types.
+
 use super::*;
 use serde_json::{Value, json};
 
