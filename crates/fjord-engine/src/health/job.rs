@@ -1,5 +1,5 @@
 //! Job: a Failed condition is Degraded, Complete Healthy, a true Suspended condition
-//! Suspended; without one of them the Job is Progressing.
+//! Suspended (aggregated as Healthy); without one of them the Job is Progressing.
 
 use super::{HealthStatus, HealthStatusCode::*, conditions};
 use serde_json::Value;
@@ -33,7 +33,12 @@ pub(super) fn health(obj: &Value) -> HealthStatus {
     } else if let Some(fail) = failed {
         HealthStatus::new(Degraded, fail)
     } else if suspended {
-        HealthStatus::new(Suspended, message)
+        // Argo CD reports the (empty) failure message here, and lets a suspended Job
+        // count as Healthy for the Application.
+        HealthStatus {
+            aggregate_as: Some(Healthy),
+            ..HealthStatus::new(Suspended, failed.unwrap_or(""))
+        }
     } else {
         HealthStatus::new(Healthy, message)
     }

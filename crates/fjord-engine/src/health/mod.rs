@@ -29,6 +29,9 @@ pub struct HealthStatus {
     pub status: HealthStatusCode,
     /// Why; empty when the rule gives no message.
     pub message: String,
+    /// The code the Application's aggregation counts instead (a suspended Job is
+    /// Suspended but aggregates as Healthy, as in Argo CD).
+    pub aggregate_as: Option<HealthStatusCode>,
 }
 
 impl HealthStatus {
@@ -36,7 +39,13 @@ impl HealthStatus {
         HealthStatus {
             status,
             message: message.into(),
+            aggregate_as: None,
         }
+    }
+
+    /// The code aggregation counts.
+    pub fn aggregated(&self) -> HealthStatusCode {
+        self.aggregate_as.unwrap_or(self.status)
     }
 
     /// True when `self` is worse than `other` (Argo CD's `IsWorse`).
@@ -64,21 +73,35 @@ pub fn assess(obj: &Value) -> Option<HealthStatus> {
             "Pending deletion",
         ));
     }
-    let group = group_of(obj.get("apiVersion")?.as_str()?);
+    let api_version = obj.get("apiVersion")?.as_str()?;
+    let group = group_of(api_version);
     let kind = obj.get("kind")?.as_str()?;
-    match (group, kind) {
-        ("apps" | "extensions", "Deployment") => Some(deployment::health(obj)),
-        ("apps", "StatefulSet") => Some(statefulset::health(obj)),
-        ("apps" | "extensions", "DaemonSet") => Some(daemonset::health(obj)),
-        ("apps" | "extensions", "ReplicaSet") => Some(replicaset::health(obj)),
-        ("", "Pod") => Some(pod::health(obj)),
-        ("", "Service") => Some(service::health(obj)),
-        ("networking.k8s.io" | "extensions", "Ingress") => Some(ingress::health(obj)),
-        ("", "PersistentVolumeClaim") => Some(pvc::health(obj)),
-        ("batch", "Job") => Some(job::health(obj)),
-        ("batch", "CronJob") => Some(cronjob::health(obj)),
-        _ => None,
+    let rule: fn(&Value) -> HealthStatus = match (group, kind) {
+        ("apps", "Deployment") => deployment::health,
+        ("apps", "StatefulSet") => statefulset::health,
+        ("apps", "DaemonSet") => daemonset::health,
+        ("apps", "ReplicaSet") => replicaset::health,
+        ("", "Pod") => pod::health,
+        ("", "Service") => service::health,
+        ("networking.k8s.io" | "extensions", "Ingress") => ingress::health,
+        ("", "PersistentVolumeClaim") => pvc::health,
+        ("batch", "Job") => job::health,
+        ("batch", "CronJob") => cronjob::health,
+        _ => return None,
+    };
+    // Argo CD judges workloads, Pods and Jobs only at their v1 versions.
+    let v1_only = matches!(
+        kind,
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Pod" | "Job"
+    );
+    let version = api_version.rsplit('/').next().unwrap_or("");
+    if v1_only && version != "v1" {
+        return Some(HealthStatus::new(
+            HealthStatusCode::Unknown,
+            format!("unsupported {kind} GVK: {api_version}, Kind={kind}"),
+        ));
     }
+    Some(rule(obj))
 }
 
 /// The Application's health: the worst of its objects. `None` items are desired objects
@@ -102,8 +125,8 @@ pub fn aggregate<'a>(objects: impl IntoIterator<Item = Option<&'a Value>>) -> He
                 }
             }
         };
-        if health.is_worse_than(&worst) {
-            worst = health;
+        if health.aggregated() > worst.status {
+            worst = HealthStatus::new(health.aggregated(), "");
         }
     }
     // The Application-level message is not used (deprecated in Argo CD).

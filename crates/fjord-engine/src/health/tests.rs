@@ -104,3 +104,34 @@ fn deleting_hooks_keep_their_own_health() {
     job["metadata"]["finalizers"] = json!([HOOK_FINALIZER]);
     assert_eq!(assess(&job).unwrap().status, HealthStatusCode::Degraded);
 }
+
+#[test]
+fn suspended_jobs_do_not_degrade_the_application() {
+    let job = load("job-suspended.yaml");
+    let h = assess(&job).unwrap();
+    assert_eq!(
+        (h.status, h.aggregated()),
+        (HealthStatusCode::Suspended, HealthStatusCode::Healthy)
+    );
+    assert_eq!(aggregate([Some(&job)]).status, HealthStatusCode::Healthy);
+    let paused = load("deployment-paused.yaml");
+    assert_eq!(
+        aggregate([Some(&job), Some(&paused)]).status,
+        HealthStatusCode::Suspended
+    );
+}
+
+#[test]
+fn old_api_versions_are_unknown() {
+    let mut d = load("deployment-healthy.yaml");
+    d["apiVersion"] = json!("apps/v1beta1");
+    assert_eq!(
+        assess(&d).unwrap(),
+        HealthStatus::new(
+            HealthStatusCode::Unknown,
+            "unsupported Deployment GVK: apps/v1beta1, Kind=Deployment"
+        )
+    );
+    d["apiVersion"] = json!("extensions/v1beta1");
+    assert_eq!(assess(&d), None);
+}
