@@ -24,7 +24,7 @@ const SERVER_METADATA: [&str; 8] = [
 ];
 
 /// Fields whose children are quantities.
-const QUANTITY_MAPS: [&str; 11] = [
+const QUANTITY_MAPS: [&str; 12] = [
     "limits",
     "requests",
     "capacity",
@@ -36,10 +36,11 @@ const QUANTITY_MAPS: [&str; 11] = [
     "default",
     "defaultRequest",
     "maxLimitRequestRatio",
+    "overhead",
 ];
 
-/// Fields that hold a quantity directly.
-const QUANTITY_FIELDS: [&str; 2] = ["sizeLimit", "storage"];
+/// Fields that hold a quantity directly (HPA metric targets included).
+const QUANTITY_FIELDS: [&str; 3] = ["sizeLimit", "storage", "averageValue"];
 
 /// Int-or-string port fields.
 const PORT_FIELDS: [&str; 5] = [
@@ -130,7 +131,8 @@ pub(crate) fn equivalent(field: &str, parent: &str, d: &Value, l: &Value) -> boo
     let (Some(a), Some(b)) = (scalar_text(d), scalar_text(l)) else {
         return false;
     };
-    if QUANTITY_MAPS.contains(&parent) || QUANTITY_FIELDS.contains(&field) {
+    let hpa_target_value = field == "value" && parent == "target";
+    if QUANTITY_MAPS.contains(&parent) || QUANTITY_FIELDS.contains(&field) || hpa_target_value {
         return same_quantity(&a, &b) == Some(true);
     }
     if PORT_FIELDS.contains(&field) {
@@ -185,6 +187,13 @@ mod tests {
         ));
         assert!(equivalent("targetPort", "x", &json!(8080), &json!("8080")));
         assert!(equivalent("replicas", "spec", &json!(3), &json!(3.0)));
+        assert!(equivalent(
+            "averageValue",
+            "target",
+            &json!("0.5"),
+            &json!("500m")
+        ));
+        assert!(equivalent("value", "target", &json!("1k"), &json!("1000")));
         // Outside quantity maps, strings are compared as written.
         assert!(!equivalent("value", "env", &json!("0.5"), &json!("500m")));
         assert!(!equivalent("targetPort", "x", &json!("http"), &json!(80)));
