@@ -227,6 +227,22 @@ async fn kubectl_wait_available_returns_once_the_deployment_is_rolled_out() {
         .collect();
     replicas.sort();
     assert_eq!(replicas, vec![0, 3]);
+
+    // Pausing is reported, resuming completes again.
+    k(&tc, &["rollout", "pause", "deployment/web", "-n", "life"]);
+    eventually("the paused condition", || {
+        let d = get(&tc, &["deployment", "web", "-n", "life"]);
+        (condition(&d, "Progressing")["reason"] == "DeploymentPaused"
+            && condition(&d, "Progressing")["status"] == "Unknown")
+            .then_some(())
+    });
+    k(&tc, &["rollout", "resume", "deployment/web", "-n", "life"]);
+    eventually("progress after resuming", || {
+        let d = get(&tc, &["deployment", "web", "-n", "life"]);
+        (condition(&d, "Progressing")["reason"] == "NewReplicaSetAvailable"
+            && d["status"]["observedGeneration"] == d["metadata"]["generation"])
+            .then_some(())
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -757,4 +773,42 @@ spec:
         stderr.contains("spec.selector: Invalid value") && stderr.contains("field is immutable"),
         "{stderr}"
     );
+
+    // Custom resources get their schema's defaults.
+    let crd = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            default: {}
+            properties:
+              size: {type: integer, default: 3}
+              mode: {type: string, default: fast}
+"#;
+    apply(&tc, "crd.yaml", crd, &[]);
+    k(
+        &tc,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/gadgets.example.com",
+            "--timeout=30s",
+        ],
+    );
+    let gadget = "apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g, namespace: life}\nspec: {mode: slow}\n";
+    apply(&tc, "gadget.yaml", gadget, &[]);
+    let g = get(&tc, &["gadget", "g", "-n", "life"]);
+    assert_eq!(g["spec"], serde_json::json!({"mode": "slow", "size": 3}));
 }

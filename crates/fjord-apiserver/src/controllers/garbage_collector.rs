@@ -159,3 +159,71 @@ fn remove_owner_refs(obj: &mut Value, matches: impl Fn(&str) -> bool) {
         meta.remove("ownerReferences");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::lifecycle::{DeletePlan, plan_delete};
+    use crate::registry::Registry;
+
+    fn marked(plan: DeletePlan) -> Value {
+        match plan {
+            DeletePlan::MarkDeleting(v) => v,
+            DeletePlan::Remove => panic!("removed at once"),
+            DeletePlan::Unchanged => panic!("unchanged"),
+        }
+    }
+
+    #[test]
+    fn delete_policies_add_their_finalizers() {
+        let types = Registry::new().snapshot();
+        let deploy = types.by_kind("apps", "v1", "Deployment").unwrap();
+        let obj = json!({"metadata": {"name": "web", "uid": "u", "generation": 1}});
+        assert!(matches!(
+            plan_delete(&deploy, &obj, None).unwrap(),
+            DeletePlan::Remove
+        ));
+        assert!(matches!(
+            plan_delete(&deploy, &obj, Some("Background")).unwrap(),
+            DeletePlan::Remove
+        ));
+        let fg = marked(plan_delete(&deploy, &obj, Some("Foreground")).unwrap());
+        assert_eq!(fg["metadata"]["finalizers"], json!(["foregroundDeletion"]));
+        assert!(fg["metadata"]["deletionTimestamp"].is_string());
+        assert_eq!(fg["metadata"]["generation"], 2);
+        let held = json!({"metadata": {"name": "web", "finalizers": ["example.com/x"]}});
+        let orphan = marked(plan_delete(&deploy, &held, Some("Orphan")).unwrap());
+        assert_eq!(
+            orphan["metadata"]["finalizers"],
+            json!(["example.com/x", "orphan"])
+        );
+        assert!(plan_delete(&deploy, &obj, Some("Sideways")).is_err());
+    }
+
+    #[test]
+    fn jobs_orphan_their_pods_unless_told_otherwise() {
+        let types = Registry::new().snapshot();
+        let job = types.by_kind("batch", "v1", "Job").unwrap();
+        let obj = json!({"metadata": {"name": "j", "uid": "u"}});
+        let plan = marked(plan_delete(&job, &obj, None).unwrap());
+        assert_eq!(plan["metadata"]["finalizers"], json!(["orphan"]));
+        assert!(matches!(
+            plan_delete(&job, &obj, Some("Background")).unwrap(),
+            DeletePlan::Remove
+        ));
+    }
+
+    #[test]
+    fn owner_references_are_removed_by_uid() {
+        let mut obj = json!({"metadata": {"ownerReferences": [{"uid": "a"}, {"uid": "b"}]}});
+        remove_owner_refs(&mut obj, |u| u == "a");
+        assert_eq!(obj["metadata"]["ownerReferences"], json!([{"uid": "b"}]));
+        remove_owner_refs(&mut obj, |u| u == "b");
+        assert!(obj["metadata"].get("ownerReferences").is_none());
+        let dep = json!({"metadata": {"ownerReferences": [{"uid": "a", "blockOwnerDeletion": true}, {"uid": "b"}]}});
+        assert!(blocks_owner(&dep, "a"));
+        assert!(!blocks_owner(&dep, "b"));
+    }
+}

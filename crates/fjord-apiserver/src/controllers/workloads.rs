@@ -189,6 +189,32 @@ impl Controllers {
         let desired = int_at(&d, "/spec/replicas").unwrap_or(1);
         let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
         let hash = template_hash(&template);
+        if d.pointer("/spec/paused") == Some(&json!(true)) {
+            // A paused Deployment rolls nothing out; it only reports that it is paused.
+            let prev = d.get("status");
+            let mut status = prev.cloned().unwrap_or(json!({}));
+            let mut conditions: Vec<Value> = prev
+                .and_then(|s| s.get("conditions"))
+                .and_then(Value::as_array)
+                .map(|cs| {
+                    cs.iter()
+                        .filter(|c| c.get("type") != Some(&json!("Progressing")))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            conditions.push(condition(
+                prev,
+                "Progressing",
+                "Unknown",
+                "DeploymentPaused",
+                "Deployment is paused",
+                true,
+            ));
+            status["conditions"] = Value::Array(conditions);
+            status["observedGeneration"] = json!(int_at(&d, "/metadata/generation").unwrap_or(1));
+            return self.write_status(&stored, status, CONTROLLER_MANAGER).await;
+        }
         let rss = self.owned(&d, &format!("apps/replicasets/{ns}/"));
         let Some(new_rs) = rss
             .iter()
