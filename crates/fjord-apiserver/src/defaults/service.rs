@@ -349,6 +349,68 @@ mod tests {
         );
     }
 
+    fn service_type() -> std::sync::Arc<ResourceType> {
+        crate::registry::Registry::new()
+            .snapshot()
+            .by_kind("", "v1", "Service")
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn allocated_values_are_not_reused_and_are_kept_on_update() {
+        let store = Store::open(None, Default::default()).unwrap();
+        let rt = service_type();
+        let alloc = ServiceAllocator::default();
+        let mut a = json!({"metadata": {"name": "a", "namespace": "default", "uid": "ua"},
+                           "spec": {"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP"}]}});
+        alloc.allocate(&store, &rt, None, &mut a).unwrap();
+        assert_eq!(a["spec"]["clusterIP"], "10.96.0.2");
+        assert_eq!(a["spec"]["clusterIPs"], json!(["10.96.0.2"]));
+        assert_eq!(a["spec"]["ipFamilyPolicy"], "SingleStack");
+        assert_eq!(a["spec"]["ports"][0]["nodePort"], 30000);
+        store
+            .write(crate::store::Write {
+                key: "/services/default/a".into(),
+                precondition: crate::store::Precondition::MustNotExist,
+                mutation: crate::store::Mutation::Put(a.clone()),
+            })
+            .await
+            .unwrap();
+
+        // A new allocator (a restarted server) skips what is stored.
+        let fresh = ServiceAllocator::default();
+        let mut b = json!({"metadata": {"name": "b", "namespace": "default", "uid": "ub"},
+                           "spec": {"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP"}]}});
+        fresh.allocate(&store, &rt, None, &mut b).unwrap();
+        assert_eq!(b["spec"]["clusterIP"], "10.96.0.3");
+        assert_eq!(b["spec"]["ports"][0]["nodePort"], 30001);
+
+        // Asking for a taken IP or port is refused.
+        let mut c =
+            json!({"metadata": {"name": "c", "uid": "uc"}, "spec": {"clusterIP": "10.96.0.2"}});
+        let e = fresh.allocate(&store, &rt, None, &mut c).unwrap_err();
+        assert!(
+            e.message.contains("provided IP is already allocated"),
+            "{}",
+            e.message
+        );
+        let mut d =
+            json!({"metadata": {"name": "d", "uid": "ud"}, "spec": {"clusterIP": "192.0.2.1"}});
+        let e = fresh.allocate(&store, &rt, None, &mut d).unwrap_err();
+        assert!(
+            e.message.contains("not in the valid range"),
+            "{}",
+            e.message
+        );
+
+        // An update without the allocated values keeps them.
+        let mut update = json!({"metadata": {"name": "a", "namespace": "default", "uid": "ua"},
+                                "spec": {"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP"}]}});
+        fresh.allocate(&store, &rt, Some(&a), &mut update).unwrap();
+        assert_eq!(update["spec"]["clusterIP"], "10.96.0.2");
+        assert_eq!(update["spec"]["ports"][0]["nodePort"], 30000);
+    }
+
     #[test]
     fn ips_are_handed_out_in_order_and_never_twice() {
         let a = ServiceAllocator::default();
