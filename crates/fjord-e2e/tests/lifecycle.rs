@@ -812,3 +812,66 @@ spec:
     let g = get(&tc, &["gadget", "g", "-n", "life"]);
     assert_eq!(g["spec"], serde_json::json!({"mode": "slow", "size": 3}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: boots the embedded control plane"]
+async fn claims_are_bound_and_load_balancers_get_addresses() {
+    let tc = cluster().await;
+    let manifests = r#"apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: life}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1024Mi}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: public, namespace: life}
+spec:
+  type: LoadBalancer
+  selector: {app: web}
+  ports: [{port: 443}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: life}
+spec:
+  rules:
+  - host: web.example.com
+    http:
+      paths:
+      - path: /
+        pathType: Prefix
+        backend: {service: {name: public, port: {number: 443}}}
+"#;
+    apply(&tc, "infra.yaml", manifests, &[]);
+    k(
+        &tc,
+        &[
+            "wait",
+            "--for=jsonpath={.status.phase}=Bound",
+            "pvc/data",
+            "-n",
+            "life",
+            "--timeout=30s",
+        ],
+    );
+    let pvc = get(&tc, &["pvc", "data", "-n", "life"]);
+    assert_eq!(pvc["status"]["capacity"]["storage"], "1Gi");
+    assert_eq!(pvc["spec"]["volumeMode"], "Filesystem");
+    let svc = eventually("a load-balancer address", || {
+        let s = get(&tc, &["service", "public", "-n", "life"]);
+        s["status"]["loadBalancer"]["ingress"][0]["ip"]
+            .is_string()
+            .then_some(s)
+    });
+    assert_eq!(svc["spec"]["externalTrafficPolicy"], "Cluster");
+    let node_port = svc["spec"]["ports"][0]["nodePort"].as_u64().unwrap();
+    assert!((30000..=32767).contains(&node_port), "{node_port}");
+    eventually("an ingress address", || {
+        let i = get(&tc, &["ingress", "web", "-n", "life"]);
+        i["status"]["loadBalancer"]["ingress"][0]["ip"]
+            .is_string()
+            .then_some(())
+    });
+}

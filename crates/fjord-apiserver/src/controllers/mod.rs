@@ -8,7 +8,9 @@
 //!   Orphan (`orphan`) propagation (`garbage_collector`);
 //! - Deployment → ReplicaSet (`pod-template-hash`) → Pods, StatefulSet and DaemonSet status (one
 //!   pretend node), Jobs (`workloads`), and the kubelet that runs Pods (`kubelet`);
-//! - the `default` ServiceAccount of every namespace.
+//! - the `default` ServiceAccount of every namespace;
+//! - storage and load balancers (`infrastructure`): PVCs get `Bound`, LoadBalancer Services and
+//!   Ingresses an address.
 //!
 //! They write through the same path as clients (`Api` create/update/delete, so defaulting,
 //! validation and managedFields apply), as manager `kube-controller-manager` (`kubelet` for Pod
@@ -21,6 +23,7 @@
 mod client;
 mod garbage_collector;
 mod index;
+mod infrastructure;
 mod kubelet;
 mod runner;
 mod workloads;
@@ -50,7 +53,8 @@ pub const KUBELET_MANAGER: &str = "kubelet";
 /// What runs, and how fast simulated time passes.
 #[derive(Debug, Clone)]
 pub struct ControllerOptions {
-    /// Run the simulated workload controllers, the kubelet and the ServiceAccount controller.
+    /// Run the simulated workload controllers, the kubelet, the ServiceAccount controller, the
+    /// PVC binder and the load-balancer addresses.
     pub workloads: bool,
     /// Run the garbage collector (Foreground and Orphan deletions never finish without it).
     pub garbage_collector: bool,

@@ -30,6 +30,9 @@ pub(super) enum Work {
     Job(String),
     /// A namespace that needs its `default` ServiceAccount.
     Namespace(String),
+    PersistentVolumeClaim(String),
+    /// A LoadBalancer Service or an Ingress.
+    LoadBalancer(String),
 }
 
 /// The controllers' state.
@@ -184,6 +187,12 @@ impl Controllers {
             self.queue.insert(Work::DaemonSet(k));
         } else if key.starts_with("batch/jobs/") && exists {
             self.queue.insert(Work::Job(k));
+        } else if key.starts_with("/persistentvolumeclaims/") && exists {
+            self.queue.insert(Work::PersistentVolumeClaim(k));
+        } else if (key.starts_with("/services/") || key.starts_with("networking.k8s.io/ingresses/"))
+            && exists
+        {
+            self.queue.insert(Work::LoadBalancer(k));
         } else if key.starts_with("/namespaces//") && exists {
             self.queue
                 .insert(Work::Namespace(object::name(obj).to_string()));
@@ -212,6 +221,8 @@ impl Controllers {
                 Work::DaemonSet(k) => self.daemon_set(k).await,
                 Work::Job(k) => self.job(k).await,
                 Work::Namespace(n) => self.service_account(n).await,
+                Work::PersistentVolumeClaim(k) => self.persistent_volume_claim(k).await,
+                Work::LoadBalancer(k) => self.load_balancer(k).await,
             };
             match result {
                 Ok(()) => {}
