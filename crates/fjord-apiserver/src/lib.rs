@@ -14,7 +14,10 @@
 //! Entry point: [`start`] with a [`ServerConfig`].
 #![warn(missing_docs)]
 
+pub mod controllers;
+pub mod defaults;
 pub mod http;
+pub mod immutable;
 pub mod lifecycle;
 pub mod object;
 pub mod patch;
@@ -25,4 +28,5 @@ mod server;
 pub mod store;
 pub mod tls;
 
+pub use controllers::ControllerOptions;
 pub use server::{RunningServer, ServerConfig, StartError, start};

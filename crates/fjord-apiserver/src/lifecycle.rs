@@ -51,9 +51,15 @@ pub fn prepare_update(
 ) -> ApiResult<()> {
     match subresource {
         Some("status") => {
-            // Only status changes through /status.
+            // Only status changes through /status (and the managedFields that record it).
             let status = new.get("status").cloned();
+            let managed = object::meta(new)
+                .and_then(|m| m.get("managedFields"))
+                .cloned();
             let mut merged = current.clone();
+            if let Some(m) = managed {
+                object::meta_mut(&mut merged).insert("managedFields".into(), m);
+            }
             if let Some(m) = merged.as_object_mut() {
                 match status {
                     Some(s) => {
@@ -285,6 +291,24 @@ pub enum DeletePlan {
     MarkDeleting(Value),
 }
 
+/// The finalizer of a Foreground deletion: the garbage collector removes it once no dependent
+/// with `blockOwnerDeletion` is left.
+pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+/// The finalizer of an Orphan deletion: the garbage collector removes it once the dependents'
+/// owner references to the object are gone.
+pub const ORPHAN_FINALIZER: &str = "orphan";
+
+/// The propagation policy of a DELETE that names none: `Orphan` for `batch/v1` Jobs (kept for
+/// compatibility by the real Job registry; kubectl always asks for `Background`), `Background` for
+/// everything else.
+pub fn default_propagation(rt: &ResourceType) -> &'static str {
+    if rt.group == "batch" && rt.version == "v1" && rt.kind == "Job" {
+        "Orphan"
+    } else {
+        "Background"
+    }
+}
+
 /// Decides what a DELETE does to `current`.
 pub fn plan_delete(
     rt: &ResourceType,
@@ -303,10 +327,30 @@ pub fn plan_delete(
         return Ok(DeletePlan::Unchanged);
     }
     let is_namespace = rt.group.is_empty() && rt.plural == "namespaces";
-    if object::finalizers(current).is_empty() && !is_namespace {
+    let gc_finalizer = match policy.unwrap_or_else(|| default_propagation(rt)) {
+        _ if is_namespace => None,
+        "Foreground" => Some(FOREGROUND_FINALIZER),
+        "Orphan" => Some(ORPHAN_FINALIZER),
+        _ => None,
+    };
+    if object::finalizers(current).is_empty() && !is_namespace && gc_finalizer.is_none() {
         return Ok(DeletePlan::Remove);
     }
     let mut marked = current.clone();
+    if let Some(f) = gc_finalizer
+        && !object::finalizers(current).iter().any(|x| x == f)
+    {
+        let meta = object::meta_mut(&mut marked);
+        let list = meta
+            .entry("finalizers")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if !list.is_array() {
+            *list = Value::Array(Vec::new());
+        }
+        if let Some(a) = list.as_array_mut() {
+            a.push(Value::String(f.to_string()));
+        }
+    }
     let generation = object::meta(current)
         .and_then(|m| m.get("generation"))
         .and_then(Value::as_i64);

@@ -36,6 +36,8 @@ pub struct ServerConfig {
     pub store: StoreOptions,
     /// How often the revision log is compacted (None: never).
     pub compaction_interval: Option<Duration>,
+    /// The simulated controllers and the garbage collector.
+    pub controllers: crate::controllers::ControllerOptions,
 }
 
 impl ServerConfig {
@@ -49,6 +51,7 @@ impl ServerConfig {
             watch: WatchOptions::default(),
             store: StoreOptions::default(),
             compaction_interval: Some(Duration::from_secs(300)),
+            controllers: Default::default(),
         }
     }
 }
@@ -174,9 +177,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         registry,
         watch: config.watch.clone(),
         schemas: Default::default(),
+        allocations: Default::default(),
     });
     let state = Arc::new(HttpState {
-        api,
+        api: api.clone(),
         token: creds.token.clone(),
         server_address: format!("{host}:{}", addr.port()),
     });
@@ -184,6 +188,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     if let Some(every) = config.compaction_interval {
         tokio::spawn(compactor(store.clone(), every, shutdown_rx.clone()));
     }
+    crate::controllers::spawn(api, config.controllers.clone(), shutdown_rx.clone());
     let task = tokio::spawn(accept_loop(listener, tls, state, shutdown_rx));
     tracing::info!(%url, "fjord-apiserver listening");
     Ok(RunningServer {

@@ -33,6 +33,8 @@ pub struct Api {
     pub watch: WatchOptions,
     /// Compiled schemas for field ownership and unknown-field pruning.
     pub schemas: SchemaCache,
+    /// Service cluster IPs and node ports handed out.
+    pub allocations: crate::defaults::ServiceAllocator,
 }
 
 /// A JSON response.

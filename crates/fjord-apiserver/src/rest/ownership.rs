@@ -237,7 +237,11 @@ impl Api {
             let result = match current {
                 None => {
                     let mut obj = outcome.object;
+                    // Defaults after the merge: owned by nobody.
+                    crate::defaults::apply_defaults(rt, &mut obj);
+                    crate::immutable::check_object(rt, &obj)?;
                     lifecycle::prepare_create(rt, &mut obj);
+                    self.set_allocated_values(rt, None, &mut obj)?;
                     let stored = self
                         .commit(
                             rt,
@@ -257,12 +261,25 @@ impl Api {
                 }
                 Some(cur) => {
                     let mut new = outcome.object;
+                    crate::defaults::apply_defaults(rt, &mut new);
                     lifecycle::prepare_update(
                         rt,
                         req.subresource.as_deref(),
                         &cur.value,
                         &mut new,
                     )?;
+                    self.set_allocated_values(rt, Some(&cur.value), &mut new)?;
+                    crate::immutable::check_update(rt, &cur.value, &new)?;
+                    crate::immutable::check_object(rt, &new)?;
+                    if same_but_manager_times(&cur.value, &new) {
+                        // What the apply changed, defaulting changed back (`0.5` → `500m`); only
+                        // managedFields times would change, which alone never makes a write.
+                        return Ok(json_response_with_warnings(
+                            StatusCode::OK,
+                            &self.as_served_version(req, &cur.value),
+                            &warnings,
+                        ));
+                    }
                     let stored = self
                         .commit(
                             rt,
@@ -299,4 +316,21 @@ impl Api {
         }
         Err(ApiError::conflict(rt, &name))
     }
+}
+
+/// Whether `new` equals `current` but for managedFields times (and resourceVersion).
+fn same_but_manager_times(current: &Value, new: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(entries) = v
+            .pointer_mut("/metadata/managedFields")
+            .and_then(Value::as_array_mut)
+        {
+            for e in entries.iter_mut().filter_map(Value::as_object_mut) {
+                e.remove("time");
+            }
+        }
+        v
+    };
+    lifecycle::same_content(&strip(current), &strip(new))
 }

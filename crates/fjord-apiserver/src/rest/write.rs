@@ -64,10 +64,13 @@ impl Api {
         if let Some(ns) = &ns {
             self.check_namespace_accepts_content(ns)?;
         }
+        crate::defaults::apply_defaults(rt, &mut obj);
+        crate::immutable::check_object(rt, &obj)?;
         // The field manager sees the request's object; what the server then sets (uid, status
         // defaults) is owned by nobody, as on a real apiserver.
         self.track_update(rt, None, None, &mut obj, q.update_manager())?;
         lifecycle::prepare_create(rt, &mut obj);
+        self.set_allocated_values(rt, None, &mut obj)?;
         let key = rt.key(ns.as_deref(), &name);
         let stored = self
             .commit(
@@ -236,6 +239,7 @@ impl Api {
     ) -> ApiResult<Response> {
         let rt = &req.rt;
         let name = object::name(&current.value).to_string();
+        crate::defaults::apply_defaults(rt, &mut new);
         self.track_update(
             rt,
             req.subresource.as_deref(),
@@ -244,6 +248,9 @@ impl Api {
             manager,
         )?;
         lifecycle::prepare_update(rt, req.subresource.as_deref(), &current.value, &mut new)?;
+        self.set_allocated_values(rt, Some(&current.value), &mut new)?;
+        crate::immutable::check_update(rt, &current.value, &new)?;
+        crate::immutable::check_object(rt, &new)?;
         // The finalizers are gone from an object being deleted: it goes now.
         if object::is_deleting(&new) && object::finalizers(&new).is_empty() {
             let key = rt.key(req.namespace.as_deref(), &name);
@@ -338,6 +345,11 @@ impl Api {
         let policy = q
             .get("propagationPolicy")
             .or_else(|| options.get("propagationPolicy").and_then(Value::as_str))
+            .or_else(|| match options.get("orphanDependents") {
+                Some(Value::Bool(true)) => Some("Orphan"),
+                Some(Value::Bool(false)) => Some("Background"),
+                _ => None,
+            })
             .map(str::to_string);
         match lifecycle::plan_delete(rt, &current.value, policy.as_deref())? {
             lifecycle::DeletePlan::Remove => {

@@ -1,0 +1,142 @@
+//! The pretend kubelet of one pretend node: a Pod turns Running and Ready `ready_delay` after it
+//! is first seen; with the failure annotation (on the Pod, its ReplicaSet or that ReplicaSet's
+//! Deployment) it runs but stays not Ready, its containers in `CrashLoopBackOff`.
+
+use serde_json::{Value, json};
+
+use super::KUBELET_MANAGER;
+use super::runner::{Controllers, StepResult, Work};
+use super::workloads::{controller_ref, simulated_failure};
+use crate::object;
+
+/// The node every simulated Pod runs on.
+pub(super) const NODE_NAME: &str = "fjord-node";
+/// The node's address (only ever written into status; nothing connects to it).
+const HOST_IP: &str = "172.18.0.2";
+
+/// Whether a Pod's Ready condition is True.
+pub(super) fn is_ready(pod: &Value) -> bool {
+    pod.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.get("type") == Some(&json!("Ready")) && c.get("status") == Some(&json!("True"))
+            })
+        })
+}
+
+impl Controllers {
+    /// Runs a Pod.
+    pub(super) async fn pod(&mut self, key: &str) -> StepResult {
+        let Some(stored) = self.api.store.get(key) else {
+            return Ok(());
+        };
+        let pod = (*stored.value).clone();
+        if object::is_deleting(&pod) {
+            return Ok(());
+        }
+        let phase = pod.pointer("/status/phase").and_then(Value::as_str);
+        if !matches!(phase, None | Some("Pending")) {
+            return Ok(());
+        }
+        let elapsed = self.elapsed(key, "start");
+        let delay = self.options.ready_delay;
+        if !self.wake_at(elapsed, delay, Work::Pod(key.to_string())) {
+            return Ok(());
+        }
+        let fail = self.pod_fails(&pod);
+        let now = object::now();
+        let ready = if fail { "False" } else { "True" };
+        let containers: Vec<String> = pod
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| c.get("name").and_then(Value::as_str))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let not_ready_message =
+            format!("containers with unready status: [{}]", containers.join(" "));
+        let cond = |ty: &str, status: &str| {
+            let mut c = json!({"type": ty, "status": status, "lastProbeTime": null, "lastTransitionTime": now});
+            if status == "False" {
+                c["reason"] = json!("ContainersNotReady");
+                c["message"] = json!(not_ready_message);
+            }
+            c
+        };
+        let statuses: Vec<Value> = pod
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                let name = c.get("name").cloned().unwrap_or(json!(""));
+                let image = c.get("image").cloned().unwrap_or(json!(""));
+                let id = format!("fjord://{}", uuid::Uuid::new_v4().simple());
+                if fail {
+                    json!({"name": name, "image": image, "imageID": "", "containerID": id,
+                           "ready": false, "started": false, "restartCount": 1,
+                           "state": {"waiting": {"reason": "CrashLoopBackOff",
+                               "message": format!("back-off 10s restarting failed container={} pod={}", name.as_str().unwrap_or(""), object::name(&pod))}},
+                           "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                               "startedAt": now, "finishedAt": now, "containerID": id}}})
+                } else {
+                    json!({"name": name, "image": image, "imageID": "", "containerID": id,
+                           "ready": true, "started": true, "restartCount": 0,
+                           "state": {"running": {"startedAt": now}}})
+                }
+            })
+            .collect();
+        let mut status = pod.get("status").cloned().unwrap_or(json!({}));
+        let pod_ip = format!("10.244.0.{}", 2 + (stored.rev % 250));
+        status["phase"] = json!("Running");
+        status["conditions"] = json!([
+            cond("PodReadyToStartContainers", "True"),
+            cond("Initialized", "True"),
+            cond("Ready", ready),
+            cond("ContainersReady", ready),
+            cond("PodScheduled", "True"),
+        ]);
+        status["hostIP"] = json!(HOST_IP);
+        status["hostIPs"] = json!([{"ip": HOST_IP}]);
+        status["podIP"] = json!(pod_ip);
+        status["podIPs"] = json!([{"ip": pod_ip}]);
+        status["startTime"] = json!(now);
+        status["containerStatuses"] = Value::Array(statuses);
+        let Some(rt) = self.api.type_of("v1", "Pod") else {
+            return Ok(());
+        };
+        let mut obj = pod;
+        obj["status"] = status;
+        self.api
+            .controller_update(&rt, obj, Some("status"), KUBELET_MANAGER)
+            .await
+    }
+
+    /// The failure annotation on the Pod, its controller, or its controller's controller.
+    fn pod_fails(&self, pod: &Value) -> bool {
+        if simulated_failure(pod) {
+            return true;
+        }
+        let mut current = pod.clone();
+        for _ in 0..2 {
+            let Some(owner) = controller_ref(&current) else {
+                return false;
+            };
+            let Some(uid) = owner.get("uid").and_then(Value::as_str) else {
+                return false;
+            };
+            let Some(stored) = self.index.key_of(uid).and_then(|k| self.api.store.get(k)) else {
+                return false;
+            };
+            if simulated_failure(&stored.value) {
+                return true;
+            }
+            current = (*stored.value).clone();
+        }
+        false
+    }
+}
