@@ -1,6 +1,6 @@
 //! The simulated workload controllers: Deployment → ReplicaSet → Pods, StatefulSet and DaemonSet
-//! status (one pretend node, no Pods), Jobs (status only, no Pods), and the `default`
-//! ServiceAccount of every namespace. Each step reads the object, makes at most a few writes, and
+//! status (one pretend node, no Pods), and the `default` ServiceAccount of every namespace (Jobs
+//! are in `jobs`). Each step reads the object, makes at most a few writes, and
 //! writes status only when it changed, so the events of its own writes settle.
 
 use std::time::Duration;
@@ -70,11 +70,11 @@ fn canonical_json(v: &Value) -> String {
     }
 }
 
-fn int_at(v: &Value, pointer: &str) -> Option<i64> {
+pub(super) fn int_at(v: &Value, pointer: &str) -> Option<i64> {
     v.pointer(pointer).and_then(Value::as_i64)
 }
 
-fn owner_ref(owner: &Value, api_version: &str, kind: &str) -> Value {
+pub(super) fn owner_ref(owner: &Value, api_version: &str, kind: &str) -> Value {
     json!({
         "apiVersion": api_version, "kind": kind,
         "name": object::name(owner),
@@ -84,7 +84,7 @@ fn owner_ref(owner: &Value, api_version: &str, kind: &str) -> Value {
 }
 
 /// A condition, keeping the times of an existing one that says the same.
-fn condition(
+pub(super) fn condition(
     previous: Option<&Value>,
     ty: &str,
     status: &str,
@@ -128,7 +128,7 @@ fn omit_zero(status: &mut Map<String, Value>, fields: &[&str]) {
 }
 
 impl Controllers {
-    fn owned(&self, owner: &Value, prefix: &str) -> Vec<StoredObject> {
+    pub(super) fn owned(&self, owner: &Value, prefix: &str) -> Vec<StoredObject> {
         let uid = object::meta_str(owner, "uid").unwrap_or("");
         self.index
             .dependents(uid)
@@ -144,8 +144,38 @@ impl Controllers {
             .collect()
     }
 
+    /// Creates a Pod from `owner`'s `spec.template`, owned (as controller) by `owner`, on the node.
+    pub(super) async fn create_pod(
+        &self,
+        owner: &Value,
+        api_version: &str,
+        kind: &str,
+    ) -> StepResult {
+        let Some(rt) = self.api.type_of("v1", "Pod") else {
+            return Ok(());
+        };
+        let template = owner
+            .pointer("/spec/template")
+            .cloned()
+            .unwrap_or(json!({}));
+        let mut meta = template.get("metadata").cloned().unwrap_or(json!({}));
+        meta["generateName"] = json!(format!("{}-", object::name(owner)));
+        meta["namespace"] = json!(object::meta_str(owner, "namespace"));
+        meta["ownerReferences"] = json!([owner_ref(owner, api_version, kind)]);
+        if let Some(m) = meta.as_object_mut() {
+            m.remove("name");
+            m.remove("creationTimestamp");
+        }
+        let mut spec = template.get("spec").cloned().unwrap_or(json!({}));
+        spec["nodeName"] = json!(super::kubelet::NODE_NAME);
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec});
+        self.api
+            .controller_create(&rt, pod, CONTROLLER_MANAGER)
+            .await
+    }
+
     /// Writes `status` through the status subresource if it differs from the stored one.
-    async fn write_status(
+    pub(super) async fn write_status(
         &self,
         stored: &StoredObject,
         status: Value,
@@ -479,26 +509,8 @@ impl Controllers {
                 .cmp(&(object::meta_str(&b.value, "creationTimestamp"), b.rev))
         });
         if pods.len() < desired {
-            let Some(rt) = self.api.type_of("v1", "Pod") else {
-                return Ok(());
-            };
             for _ in pods.len()..desired {
-                let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
-                let mut meta = template.get("metadata").cloned().unwrap_or(json!({}));
-                meta["generateName"] = json!(format!("{}-", object::name(&rs)));
-                meta["namespace"] = json!(ns);
-                meta["ownerReferences"] = json!([owner_ref(&rs, "apps/v1", "ReplicaSet")]);
-                if let Some(m) = meta.as_object_mut() {
-                    m.remove("name");
-                    m.remove("creationTimestamp");
-                }
-                let mut spec = template.get("spec").cloned().unwrap_or(json!({}));
-                spec["nodeName"] = json!(super::kubelet::NODE_NAME);
-                let pod =
-                    json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec});
-                self.api
-                    .controller_create(&rt, pod, CONTROLLER_MANAGER)
-                    .await?;
+                self.create_pod(&rs, "apps/v1", "ReplicaSet").await?;
             }
             return Ok(());
         }
@@ -609,75 +621,6 @@ impl Controllers {
         self.write_status(&stored, status, CONTROLLER_MANAGER).await
     }
 
-    /// Job: runs for `job_duration`, then completes; with the failure annotation fails after
-    /// `failure_delay`. A suspended Job only gets the `Suspended` condition.
-    pub(super) async fn job(&mut self, key: &str) -> StepResult {
-        let Some(stored) = self.api.store.get(key) else {
-            return Ok(());
-        };
-        let j = stored.value.clone();
-        if object::is_deleting(&j) {
-            return Ok(());
-        }
-        let prev = j.get("status");
-        let finished = prev
-            .and_then(|s| s.get("conditions"))
-            .and_then(Value::as_array)
-            .is_some_and(|cs| {
-                cs.iter().any(|c| {
-                    matches!(
-                        c.get("type").and_then(Value::as_str),
-                        Some("Complete" | "Failed")
-                    ) && c.get("status") == Some(&json!("True"))
-                })
-            });
-        if finished {
-            return Ok(());
-        }
-        if j.pointer("/spec/suspend") == Some(&json!(true)) {
-            let mut status = prev.cloned().unwrap_or(json!({}));
-            status["conditions"] = json!([job_condition(
-                prev,
-                "Suspended",
-                "JobSuspended",
-                "Job suspended"
-            )]);
-            return self.write_status(&stored, status, CONTROLLER_MANAGER).await;
-        }
-        let fail = simulated_failure(&j);
-        let run_for = if fail {
-            self.options.failure_delay
-        } else {
-            self.options.job_duration
-        };
-        let elapsed = self.elapsed(key, "run");
-        let done = self.wake_at(elapsed, run_for, Work::Job(key.to_string()));
-        let start = prev
-            .and_then(|s| s.get("startTime"))
-            .cloned()
-            .unwrap_or(json!(object::now()));
-        let parallelism = int_at(&j, "/spec/parallelism").unwrap_or(1);
-        let completions = int_at(&j, "/spec/completions");
-        let status = if !done {
-            json!({"startTime": start, "active": parallelism.min(completions.unwrap_or(parallelism)).max(1),
-                   "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}})
-        } else if fail {
-            let message = "Job has reached the specified backoff limit";
-            json!({"startTime": start, "failed": int_at(&j, "/spec/backoffLimit").unwrap_or(6) + 1,
-                   "ready": 0, "terminating": 0, "uncountedTerminatedPods": {},
-                   "conditions": [job_condition(prev, "FailureTarget", "BackoffLimitExceeded", message),
-                                  job_condition(prev, "Failed", "BackoffLimitExceeded", message)]})
-        } else {
-            let message = "Reached expected number of succeeded pods";
-            json!({"startTime": start, "completionTime": object::now(),
-                   "succeeded": completions.unwrap_or(1), "ready": 0, "terminating": 0,
-                   "uncountedTerminatedPods": {},
-                   "conditions": [job_condition(prev, "SuccessCriteriaMet", "CompletionsReached", message),
-                                  job_condition(prev, "Complete", "CompletionsReached", message)]})
-        };
-        self.write_status(&stored, status, CONTROLLER_MANAGER).await
-    }
-
     /// Every active namespace has a `default` ServiceAccount.
     pub(super) async fn service_account(&mut self, namespace: &str) -> StepResult {
         let Some(ns) = self.api.store.get(&format!("/namespaces//{namespace}")) else {
@@ -706,12 +649,6 @@ impl Controllers {
             other => other,
         }
     }
-}
-
-fn job_condition(prev: Option<&Value>, ty: &str, reason: &str, message: &str) -> Value {
-    let mut c = condition(prev, ty, "True", reason, message, false);
-    c["lastProbeTime"] = c["lastTransitionTime"].clone();
-    c
 }
 
 /// An int-or-percent of `total` (percentages rounded up for surge, down for unavailability).
