@@ -21,6 +21,7 @@
 //! template) makes it fail; see [`ControllerOptions`] for the timing.
 
 mod client;
+mod deployments;
 mod garbage_collector;
 mod index;
 mod infrastructure;
