@@ -322,6 +322,9 @@ spec:
         "BackoffLimitExceeded"
     );
     assert_eq!(j["status"]["failed"], 3);
+    let pods = items(&get(&tc, &["pods", "-n", "life", "-l", "job-name=migrate"]));
+    assert_eq!(pods.len(), 3, "backoffLimit 2: three pods tried");
+    assert!(pods.iter().all(|p| p["status"]["phase"] == "Failed"));
     assert!(j["status"].get("completionTime").is_none());
 }
 
@@ -389,6 +392,23 @@ spec:
         j["spec"]["template"]["metadata"]["labels"]["job-name"],
         "once"
     );
+    let pods = items(&get(&tc, &["pods", "-n", "life", "-l", "job-name=once"]));
+    assert_eq!(pods.len(), 2);
+    for p in &pods {
+        assert_eq!(p["status"]["phase"], "Succeeded");
+        assert_eq!(p["metadata"]["ownerReferences"][0]["uid"], uid);
+        assert_eq!(
+            p["status"]["containerStatuses"][0]["state"]["terminated"]["reason"],
+            "Completed"
+        );
+    }
+    // kubectl deletes Jobs in the background: their pods go too.
+    k(&tc, &["delete", "job", "once", "-n", "life"]);
+    eventually("the job's pods collected", || {
+        items(&get(&tc, &["pods", "-n", "life", "-l", "job-name=once"]))
+            .is_empty()
+            .then_some(())
+    });
 
     let out = k(
         &tc,

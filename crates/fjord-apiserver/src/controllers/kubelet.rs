@@ -1,6 +1,8 @@
 //! The pretend kubelet of one pretend node: a Pod turns Running and Ready `ready_delay` after it
 //! is first seen; with the failure annotation (on the Pod, its ReplicaSet or that ReplicaSet's
-//! Deployment) it runs but stays not Ready, its containers in `CrashLoopBackOff`.
+//! Deployment) it runs but stays not Ready, its containers in `CrashLoopBackOff`. A Pod that does
+//! not restart `Always` (a Job's) succeeds `job_duration` after it is first seen, or, with the
+//! failure annotation (on the Pod or its Job), fails `ready_delay` after it is first seen.
 
 use serde_json::{Value, json};
 
@@ -36,13 +38,30 @@ impl Controllers {
             return Ok(());
         }
         let phase = pod.pointer("/status/phase").and_then(Value::as_str);
-        if !matches!(phase, None | Some("Pending")) {
-            return Ok(());
-        }
+        // Pods that do not restart `Always` (a Job's) run to completion.
+        let runs_to_completion = pod
+            .pointer("/spec/restartPolicy")
+            .and_then(Value::as_str)
+            .is_some_and(|p| p != "Always");
         let elapsed = self.elapsed(key, "start");
-        let delay = self.options.ready_delay;
-        if !self.wake_at(elapsed, delay, Work::Pod(key.to_string())) {
-            return Ok(());
+        match phase {
+            None | Some("Pending") => {
+                let delay = self.options.ready_delay;
+                if !self.wake_at(elapsed, delay, Work::Pod(key.to_string())) {
+                    return Ok(());
+                }
+                if runs_to_completion && self.pod_fails(&pod) {
+                    return self.finish(pod, false).await;
+                }
+            }
+            Some("Running") if runs_to_completion => {
+                let run_for = self.options.job_duration.max(self.options.ready_delay);
+                if !self.wake_at(elapsed, run_for, Work::Pod(key.to_string())) {
+                    return Ok(());
+                }
+                return self.finish(pod, true).await;
+            }
+            _ => return Ok(()),
         }
         let fail = self.pod_fails(&pod);
         let now = object::now();
@@ -113,6 +132,60 @@ impl Controllers {
         obj["status"] = status;
         self.api
             .controller_update(&rt, obj, Some("status"), KUBELET_MANAGER)
+            .await
+    }
+
+    /// Ends a Pod that runs to completion: `Succeeded` (exit code 0) or `Failed` (exit code 1).
+    async fn finish(&self, mut pod: Value, success: bool) -> StepResult {
+        let now = object::now();
+        let (phase, reason, exit_code) = if success {
+            ("Succeeded", "Completed", 0)
+        } else {
+            ("Failed", "Error", 1)
+        };
+        let pod_reason = if success { "PodCompleted" } else { "PodFailed" };
+        let cond = |ty: &str, status: &str, reason: Option<&str>| {
+            let mut c = json!({"type": ty, "status": status, "lastProbeTime": null, "lastTransitionTime": now});
+            if let Some(r) = reason {
+                c["reason"] = json!(r);
+            }
+            c
+        };
+        let statuses: Vec<Value> = pod
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                json!({"name": c.get("name").cloned().unwrap_or(json!("")),
+                       "image": c.get("image").cloned().unwrap_or(json!("")),
+                       "imageID": "", "ready": false, "started": false, "restartCount": 0,
+                       "containerID": format!("fjord://{}", uuid::Uuid::new_v4().simple()),
+                       "state": {"terminated": {"exitCode": exit_code, "reason": reason,
+                                                "startedAt": now, "finishedAt": now}}})
+            })
+            .collect();
+        let mut status = pod.get("status").cloned().unwrap_or(json!({}));
+        status["phase"] = json!(phase);
+        status["conditions"] = json!([
+            cond("PodReadyToStartContainers", "False", None),
+            cond("Initialized", "True", Some(pod_reason)),
+            cond("Ready", "False", Some(pod_reason)),
+            cond("ContainersReady", "False", Some(pod_reason)),
+            cond("PodScheduled", "True", None),
+        ]);
+        status["hostIP"] = json!(HOST_IP);
+        status["hostIPs"] = json!([{"ip": HOST_IP}]);
+        if status.get("startTime").is_none() {
+            status["startTime"] = json!(now);
+        }
+        status["containerStatuses"] = Value::Array(statuses);
+        pod["status"] = status;
+        let Some(rt) = self.api.type_of("v1", "Pod") else {
+            return Ok(());
+        };
+        self.api
+            .controller_update(&rt, pod, Some("status"), KUBELET_MANAGER)
             .await
     }
 

@@ -7,7 +7,7 @@
 //! - the garbage collector: ownerReferences with Background, Foreground (`foregroundDeletion`) and
 //!   Orphan (`orphan`) propagation (`garbage_collector`);
 //! - Deployment → ReplicaSet (`pod-template-hash`) → Pods, StatefulSet and DaemonSet status (one
-//!   pretend node), Jobs (`workloads`), and the kubelet that runs Pods (`kubelet`);
+//!   pretend node) (`workloads`), Job → Pods (`jobs`), and the kubelet that runs Pods (`kubelet`);
 //! - the `default` ServiceAccount of every namespace;
 //! - storage and load balancers (`infrastructure`): PVCs get `Bound`, LoadBalancer Services and
 //!   Ingresses an address.
@@ -21,9 +21,11 @@
 //! template) makes it fail; see [`ControllerOptions`] for the timing.
 
 mod client;
+mod deployments;
 mod garbage_collector;
 mod index;
 mod infrastructure;
+mod jobs;
 mod kubelet;
 mod runner;
 mod workloads;
@@ -39,9 +41,10 @@ use crate::rest::Api;
 ///   `failure_delay` the Deployment's `Progressing` condition turns False with reason
 ///   `ProgressDeadlineExceeded`, and `Available` stays False (`MinimumReplicasUnavailable`) when
 ///   fewer than the minimum replicas are available.
-/// - ReplicaSet or Pod: its pods never become Ready.
-/// - Job: after `failure_delay` it gets `failed: backoffLimit + 1` and the conditions
-///   `FailureTarget` and `Failed`, reason `BackoffLimitExceeded`.
+/// - ReplicaSet or Pod: its pods never become Ready (a Pod that runs to completion fails).
+/// - Job: each of its Pods fails (`phase: Failed`, exit code 1) `ready_delay` after it appears and
+///   is replaced, until `backoffLimit + 1` have failed; then the Job gets `failed: backoffLimit +
+///   1` and the conditions `FailureTarget` and `Failed`, reason `BackoffLimitExceeded`.
 /// - StatefulSet / DaemonSet: ready counts stay 0.
 pub const SIMULATE_ANNOTATION: &str = "fjord.dev/simulate";
 
@@ -60,10 +63,10 @@ pub struct ControllerOptions {
     pub garbage_collector: bool,
     /// How long a new Pod (and a StatefulSet's or DaemonSet's pods) takes to become Ready.
     pub ready_delay: Duration,
-    /// How long a Job runs before it completes.
+    /// How long a Job's Pod runs before it succeeds.
     pub job_duration: Duration,
-    /// How long until a simulated failure is declared (the Deployment's progress deadline and the
-    /// Job's backoff, shortened).
+    /// How long until a failing Deployment is declared failed (its progress deadline,
+    /// shortened).
     pub failure_delay: Duration,
 }
 

@@ -181,6 +181,9 @@ impl Controllers {
             if let Some(o) = owner_key("apps/replicasets/", "ReplicaSet") {
                 self.queue.insert(Work::ReplicaSet(o));
             }
+            if let Some(o) = owner_key("batch/jobs/", "Job") {
+                self.queue.insert(Work::Job(o));
+            }
         } else if key.starts_with("apps/statefulsets/") && exists {
             self.queue.insert(Work::StatefulSet(k));
         } else if key.starts_with("apps/daemonsets/") && exists {

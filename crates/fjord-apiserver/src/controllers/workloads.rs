@@ -1,9 +1,7 @@
 //! The simulated workload controllers: Deployment → ReplicaSet → Pods, StatefulSet and DaemonSet
-//! status (one pretend node, no Pods), Jobs (status only, no Pods), and the `default`
-//! ServiceAccount of every namespace. Each step reads the object, makes at most a few writes, and
+//! status (one pretend node, no Pods), and the `default` ServiceAccount of every namespace
+//! (Deployments are in `deployments`, Jobs in `jobs`). Each step reads the object, makes at most a few writes, and
 //! writes status only when it changed, so the events of its own writes settle.
-
-use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
@@ -12,8 +10,6 @@ use super::{CONTROLLER_MANAGER, SIMULATE_ANNOTATION};
 use crate::object;
 use crate::store::StoredObject;
 
-const HASH_LABEL: &str = "pod-template-hash";
-const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
 /// The alphabet of generated names (no vowels, no confusable digits).
 const SAFE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
@@ -70,11 +66,11 @@ fn canonical_json(v: &Value) -> String {
     }
 }
 
-fn int_at(v: &Value, pointer: &str) -> Option<i64> {
+pub(super) fn int_at(v: &Value, pointer: &str) -> Option<i64> {
     v.pointer(pointer).and_then(Value::as_i64)
 }
 
-fn owner_ref(owner: &Value, api_version: &str, kind: &str) -> Value {
+pub(super) fn owner_ref(owner: &Value, api_version: &str, kind: &str) -> Value {
     json!({
         "apiVersion": api_version, "kind": kind,
         "name": object::name(owner),
@@ -84,7 +80,7 @@ fn owner_ref(owner: &Value, api_version: &str, kind: &str) -> Value {
 }
 
 /// A condition, keeping the times of an existing one that says the same.
-fn condition(
+pub(super) fn condition(
     previous: Option<&Value>,
     ty: &str,
     status: &str,
@@ -119,7 +115,7 @@ fn condition(
 }
 
 /// Drops zero counts that the real types omit.
-fn omit_zero(status: &mut Map<String, Value>, fields: &[&str]) {
+pub(super) fn omit_zero(status: &mut Map<String, Value>, fields: &[&str]) {
     for f in fields {
         if status.get(*f) == Some(&json!(0)) {
             status.remove(*f);
@@ -128,7 +124,7 @@ fn omit_zero(status: &mut Map<String, Value>, fields: &[&str]) {
 }
 
 impl Controllers {
-    fn owned(&self, owner: &Value, prefix: &str) -> Vec<StoredObject> {
+    pub(super) fn owned(&self, owner: &Value, prefix: &str) -> Vec<StoredObject> {
         let uid = object::meta_str(owner, "uid").unwrap_or("");
         self.index
             .dependents(uid)
@@ -144,8 +140,38 @@ impl Controllers {
             .collect()
     }
 
+    /// Creates a Pod from `owner`'s `spec.template`, owned (as controller) by `owner`, on the node.
+    pub(super) async fn create_pod(
+        &self,
+        owner: &Value,
+        api_version: &str,
+        kind: &str,
+    ) -> StepResult {
+        let Some(rt) = self.api.type_of("v1", "Pod") else {
+            return Ok(());
+        };
+        let template = owner
+            .pointer("/spec/template")
+            .cloned()
+            .unwrap_or(json!({}));
+        let mut meta = template.get("metadata").cloned().unwrap_or(json!({}));
+        meta["generateName"] = json!(format!("{}-", object::name(owner)));
+        meta["namespace"] = json!(object::meta_str(owner, "namespace"));
+        meta["ownerReferences"] = json!([owner_ref(owner, api_version, kind)]);
+        if let Some(m) = meta.as_object_mut() {
+            m.remove("name");
+            m.remove("creationTimestamp");
+        }
+        let mut spec = template.get("spec").cloned().unwrap_or(json!({}));
+        spec["nodeName"] = json!(super::kubelet::NODE_NAME);
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec});
+        self.api
+            .controller_create(&rt, pod, CONTROLLER_MANAGER)
+            .await
+    }
+
     /// Writes `status` through the status subresource if it differs from the stored one.
-    async fn write_status(
+    pub(super) async fn write_status(
         &self,
         stored: &StoredObject,
         status: Value,
@@ -164,7 +190,7 @@ impl Controllers {
             .await
     }
 
-    async fn set_replicas(&self, stored: &StoredObject, replicas: i64) -> StepResult {
+    pub(super) async fn set_replicas(&self, stored: &StoredObject, replicas: i64) -> StepResult {
         let Some(rt) = self.api.type_of_object(&stored.value) else {
             return Ok(());
         };
@@ -173,289 +199,6 @@ impl Controllers {
         self.api
             .controller_update(&rt, obj, None, CONTROLLER_MANAGER)
             .await
-    }
-
-    /// Deployment: one ReplicaSet per pod template, scaled to the Deployment's replicas, old ones
-    /// scaled to zero once the new one is available (at once for `Recreate`), and the status.
-    pub(super) async fn deployment(&mut self, key: &str) -> StepResult {
-        let Some(stored) = self.api.store.get(key) else {
-            return Ok(());
-        };
-        let d = stored.value.clone();
-        if object::is_deleting(&d) {
-            return Ok(());
-        }
-        let ns = object::meta_str(&d, "namespace").unwrap_or("").to_string();
-        let desired = int_at(&d, "/spec/replicas").unwrap_or(1);
-        let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
-        let hash = template_hash(&template);
-        if d.pointer("/spec/paused") == Some(&json!(true)) {
-            // A paused Deployment rolls nothing out; it only reports that it is paused.
-            let prev = d.get("status");
-            let mut status = prev.cloned().unwrap_or(json!({}));
-            let mut conditions: Vec<Value> = prev
-                .and_then(|s| s.get("conditions"))
-                .and_then(Value::as_array)
-                .map(|cs| {
-                    cs.iter()
-                        .filter(|c| c.get("type") != Some(&json!("Progressing")))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
-            conditions.push(condition(
-                prev,
-                "Progressing",
-                "Unknown",
-                "DeploymentPaused",
-                "Deployment is paused",
-                true,
-            ));
-            status["conditions"] = Value::Array(conditions);
-            status["observedGeneration"] = json!(int_at(&d, "/metadata/generation").unwrap_or(1));
-            return self.write_status(&stored, status, CONTROLLER_MANAGER).await;
-        }
-        let rss = self.owned(&d, &format!("apps/replicasets/{ns}/"));
-        let Some(new_rs) = rss
-            .iter()
-            .find(|rs| {
-                object::labels(&rs.value).and_then(|l| l.get(HASH_LABEL)) == Some(&json!(hash))
-            })
-            .cloned()
-        else {
-            let revision = rss
-                .iter()
-                .filter_map(|rs| {
-                    object::meta(&rs.value)?
-                        .get("annotations")?
-                        .get(REVISION_ANNOTATION)?
-                        .as_str()?
-                        .parse::<i64>()
-                        .ok()
-                })
-                .max()
-                .unwrap_or(0)
-                + 1;
-            return self
-                .create_replica_set(&d, &template, &hash, revision, desired)
-                .await;
-        };
-        if int_at(&new_rs.value, "/spec/replicas") != Some(desired) {
-            return self.set_replicas(&new_rs, desired).await;
-        }
-        let recreate = d.pointer("/spec/strategy/type") == Some(&json!("Recreate"));
-        let new_available = int_at(&new_rs.value, "/status/availableReplicas").unwrap_or(0);
-        let old: Vec<&StoredObject> = rss
-            .iter()
-            .filter(|rs| rs.value.pointer("/metadata/uid") != new_rs.value.pointer("/metadata/uid"))
-            .collect();
-        for rs in &old {
-            if int_at(&rs.value, "/spec/replicas").unwrap_or(0) != 0
-                && (recreate || new_available >= desired)
-            {
-                return self.set_replicas(rs, 0).await;
-            }
-        }
-        self.prune_old_replica_sets(&d, &old).await?;
-
-        let sum = |p: &str| -> i64 { rss.iter().map(|rs| int_at(&rs.value, p).unwrap_or(0)).sum() };
-        let replicas = sum("/status/replicas");
-        let ready = sum("/status/readyReplicas");
-        let available = sum("/status/availableReplicas");
-        let updated = int_at(&new_rs.value, "/status/replicas").unwrap_or(0);
-        let total_spec = sum("/spec/replicas");
-        let max_unavailable = if recreate {
-            0
-        } else {
-            resolve_int_or_percent(
-                d.pointer("/spec/strategy/rollingUpdate/maxUnavailable"),
-                desired,
-                false,
-            )
-        };
-        let rs_name = object::name(&new_rs.value).to_string();
-        let complete = updated == desired && replicas == desired && available == desired;
-        let failing = simulated_failure(&d) || simulated_failure(&new_rs.value);
-        let deadline = if failing {
-            self.options.failure_delay
-        } else {
-            Duration::from_secs(
-                int_at(&d, "/spec/progressDeadlineSeconds")
-                    .unwrap_or(600)
-                    .max(0) as u64,
-            )
-        };
-        let elapsed = self.elapsed(key, &hash);
-        let prev = d.get("status");
-        let available_cond = if available >= desired - max_unavailable {
-            condition(
-                prev,
-                "Available",
-                "True",
-                "MinimumReplicasAvailable",
-                "Deployment has minimum availability.",
-                true,
-            )
-        } else {
-            condition(
-                prev,
-                "Available",
-                "False",
-                "MinimumReplicasUnavailable",
-                "Deployment does not have minimum availability.",
-                true,
-            )
-        };
-        let progressing = if complete {
-            condition(
-                prev,
-                "Progressing",
-                "True",
-                "NewReplicaSetAvailable",
-                &format!("ReplicaSet \"{rs_name}\" has successfully progressed."),
-                true,
-            )
-        } else if !self.wake_at(elapsed, deadline, Work::Deployment(key.to_string())) {
-            let created_now = elapsed < Duration::from_millis(100) && updated == 0;
-            if created_now {
-                condition(
-                    prev,
-                    "Progressing",
-                    "True",
-                    "NewReplicaSetCreated",
-                    &format!("Created new replica set \"{rs_name}\""),
-                    true,
-                )
-            } else {
-                condition(
-                    prev,
-                    "Progressing",
-                    "True",
-                    "ReplicaSetUpdated",
-                    &format!("ReplicaSet \"{rs_name}\" is progressing."),
-                    true,
-                )
-            }
-        } else {
-            condition(
-                prev,
-                "Progressing",
-                "False",
-                "ProgressDeadlineExceeded",
-                &format!("ReplicaSet \"{rs_name}\" has timed out progressing."),
-                true,
-            )
-        };
-        let mut status = json!({
-            "observedGeneration": int_at(&d, "/metadata/generation").unwrap_or(1),
-            "replicas": replicas,
-            "updatedReplicas": updated,
-            "readyReplicas": ready,
-            "availableReplicas": available,
-            "unavailableReplicas": (total_spec.max(desired) - available).max(0),
-            "conditions": [available_cond, progressing],
-        });
-        if let Some(m) = status.as_object_mut() {
-            omit_zero(
-                m,
-                &[
-                    "replicas",
-                    "updatedReplicas",
-                    "readyReplicas",
-                    "availableReplicas",
-                    "unavailableReplicas",
-                ],
-            );
-        }
-        self.write_status(&stored, status, CONTROLLER_MANAGER).await
-    }
-
-    async fn create_replica_set(
-        &self,
-        d: &Value,
-        template: &Value,
-        hash: &str,
-        revision: i64,
-        replicas: i64,
-    ) -> StepResult {
-        let Some(rt) = self.api.type_of("apps/v1", "ReplicaSet") else {
-            return Ok(());
-        };
-        let mut template = template.clone();
-        template["metadata"]["labels"][HASH_LABEL] = json!(hash);
-        let mut selector = d.pointer("/spec/selector").cloned().unwrap_or(json!({}));
-        selector["matchLabels"][HASH_LABEL] = json!(hash);
-        let labels = template["metadata"]["labels"].clone();
-        let max_surge = resolve_int_or_percent(
-            d.pointer("/spec/strategy/rollingUpdate/maxSurge"),
-            replicas,
-            true,
-        );
-        let mut spec = json!({"replicas": replicas, "selector": selector, "template": template});
-        if let Some(m) = d.pointer("/spec/minReadySeconds") {
-            spec["minReadySeconds"] = m.clone();
-        }
-        let rs = json!({
-            "apiVersion": "apps/v1", "kind": "ReplicaSet",
-            "metadata": {
-                "name": format!("{}-{hash}", object::name(d)),
-                "namespace": object::meta_str(d, "namespace"),
-                "labels": labels,
-                "annotations": {
-                    "deployment.kubernetes.io/desired-replicas": replicas.to_string(),
-                    "deployment.kubernetes.io/max-replicas": (replicas + max_surge).to_string(),
-                    REVISION_ANNOTATION: revision.to_string(),
-                },
-                "ownerReferences": [owner_ref(d, "apps/v1", "Deployment")],
-            },
-            "spec": spec,
-        });
-        match self
-            .api
-            .controller_create(&rt, rs, CONTROLLER_MANAGER)
-            .await
-        {
-            Err(e) if e.code == 409 => Ok(()),
-            other => other,
-        }
-    }
-
-    /// Deletes scaled-down old ReplicaSets beyond `revisionHistoryLimit`, oldest revision first.
-    async fn prune_old_replica_sets(&self, d: &Value, old: &[&StoredObject]) -> StepResult {
-        let limit = int_at(d, "/spec/revisionHistoryLimit").unwrap_or(10).max(0) as usize;
-        let mut idle: Vec<&&StoredObject> = old
-            .iter()
-            .filter(|rs| {
-                int_at(&rs.value, "/spec/replicas") == Some(0)
-                    && int_at(&rs.value, "/status/replicas").unwrap_or(0) == 0
-            })
-            .collect();
-        if idle.len() <= limit {
-            return Ok(());
-        }
-        let rev = |rs: &StoredObject| -> i64 {
-            rs.value
-                .pointer("/metadata/annotations")
-                .and_then(|a| a.get(REVISION_ANNOTATION))
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0)
-        };
-        idle.sort_by_key(|rs| rev(rs));
-        let excess = idle.len() - limit;
-        for rs in idle.into_iter().take(excess) {
-            if let Some(rt) = self.api.type_of_object(&rs.value) {
-                match self
-                    .api
-                    .controller_delete(&rt, &rs.value, "Background")
-                    .await
-                {
-                    Err(e) if e.code != 404 => return Err(e),
-                    _ => {}
-                }
-            }
-        }
-        Ok(())
     }
 
     /// ReplicaSet: as many Pods as replicas (newest deleted first), and the status.
@@ -479,26 +222,8 @@ impl Controllers {
                 .cmp(&(object::meta_str(&b.value, "creationTimestamp"), b.rev))
         });
         if pods.len() < desired {
-            let Some(rt) = self.api.type_of("v1", "Pod") else {
-                return Ok(());
-            };
             for _ in pods.len()..desired {
-                let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
-                let mut meta = template.get("metadata").cloned().unwrap_or(json!({}));
-                meta["generateName"] = json!(format!("{}-", object::name(&rs)));
-                meta["namespace"] = json!(ns);
-                meta["ownerReferences"] = json!([owner_ref(&rs, "apps/v1", "ReplicaSet")]);
-                if let Some(m) = meta.as_object_mut() {
-                    m.remove("name");
-                    m.remove("creationTimestamp");
-                }
-                let mut spec = template.get("spec").cloned().unwrap_or(json!({}));
-                spec["nodeName"] = json!(super::kubelet::NODE_NAME);
-                let pod =
-                    json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec});
-                self.api
-                    .controller_create(&rt, pod, CONTROLLER_MANAGER)
-                    .await?;
+                self.create_pod(&rs, "apps/v1", "ReplicaSet").await?;
             }
             return Ok(());
         }
@@ -609,75 +334,6 @@ impl Controllers {
         self.write_status(&stored, status, CONTROLLER_MANAGER).await
     }
 
-    /// Job: runs for `job_duration`, then completes; with the failure annotation fails after
-    /// `failure_delay`. A suspended Job only gets the `Suspended` condition.
-    pub(super) async fn job(&mut self, key: &str) -> StepResult {
-        let Some(stored) = self.api.store.get(key) else {
-            return Ok(());
-        };
-        let j = stored.value.clone();
-        if object::is_deleting(&j) {
-            return Ok(());
-        }
-        let prev = j.get("status");
-        let finished = prev
-            .and_then(|s| s.get("conditions"))
-            .and_then(Value::as_array)
-            .is_some_and(|cs| {
-                cs.iter().any(|c| {
-                    matches!(
-                        c.get("type").and_then(Value::as_str),
-                        Some("Complete" | "Failed")
-                    ) && c.get("status") == Some(&json!("True"))
-                })
-            });
-        if finished {
-            return Ok(());
-        }
-        if j.pointer("/spec/suspend") == Some(&json!(true)) {
-            let mut status = prev.cloned().unwrap_or(json!({}));
-            status["conditions"] = json!([job_condition(
-                prev,
-                "Suspended",
-                "JobSuspended",
-                "Job suspended"
-            )]);
-            return self.write_status(&stored, status, CONTROLLER_MANAGER).await;
-        }
-        let fail = simulated_failure(&j);
-        let run_for = if fail {
-            self.options.failure_delay
-        } else {
-            self.options.job_duration
-        };
-        let elapsed = self.elapsed(key, "run");
-        let done = self.wake_at(elapsed, run_for, Work::Job(key.to_string()));
-        let start = prev
-            .and_then(|s| s.get("startTime"))
-            .cloned()
-            .unwrap_or(json!(object::now()));
-        let parallelism = int_at(&j, "/spec/parallelism").unwrap_or(1);
-        let completions = int_at(&j, "/spec/completions");
-        let status = if !done {
-            json!({"startTime": start, "active": parallelism.min(completions.unwrap_or(parallelism)).max(1),
-                   "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}})
-        } else if fail {
-            let message = "Job has reached the specified backoff limit";
-            json!({"startTime": start, "failed": int_at(&j, "/spec/backoffLimit").unwrap_or(6) + 1,
-                   "ready": 0, "terminating": 0, "uncountedTerminatedPods": {},
-                   "conditions": [job_condition(prev, "FailureTarget", "BackoffLimitExceeded", message),
-                                  job_condition(prev, "Failed", "BackoffLimitExceeded", message)]})
-        } else {
-            let message = "Reached expected number of succeeded pods";
-            json!({"startTime": start, "completionTime": object::now(),
-                   "succeeded": completions.unwrap_or(1), "ready": 0, "terminating": 0,
-                   "uncountedTerminatedPods": {},
-                   "conditions": [job_condition(prev, "SuccessCriteriaMet", "CompletionsReached", message),
-                                  job_condition(prev, "Complete", "CompletionsReached", message)]})
-        };
-        self.write_status(&stored, status, CONTROLLER_MANAGER).await
-    }
-
     /// Every active namespace has a `default` ServiceAccount.
     pub(super) async fn service_account(&mut self, namespace: &str) -> StepResult {
         let Some(ns) = self.api.store.get(&format!("/namespaces//{namespace}")) else {
@@ -708,31 +364,6 @@ impl Controllers {
     }
 }
 
-fn job_condition(prev: Option<&Value>, ty: &str, reason: &str, message: &str) -> Value {
-    let mut c = condition(prev, ty, "True", reason, message, false);
-    c["lastProbeTime"] = c["lastTransitionTime"].clone();
-    c
-}
-
-/// An int-or-percent of `total` (percentages rounded up for surge, down for unavailability).
-fn resolve_int_or_percent(v: Option<&Value>, total: i64, round_up: bool) -> i64 {
-    match v {
-        Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
-        Some(Value::String(s)) => match s.strip_suffix('%').and_then(|p| p.parse::<i64>().ok()) {
-            Some(p) if round_up => (p * total + 99) / 100,
-            Some(p) => p * total / 100,
-            None => s.parse().unwrap_or(0),
-        },
-        _ => {
-            if round_up {
-                (25 * total + 99) / 100
-            } else {
-                25 * total / 100
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -751,14 +382,6 @@ mod tests {
                 .bytes()
                 .all(|b| SAFE_ALPHABET.contains(&b))
         );
-    }
-
-    #[test]
-    fn int_or_percent() {
-        assert_eq!(resolve_int_or_percent(Some(&json!("25%")), 3, false), 0);
-        assert_eq!(resolve_int_or_percent(Some(&json!("25%")), 3, true), 1);
-        assert_eq!(resolve_int_or_percent(Some(&json!(2)), 3, false), 2);
-        assert_eq!(resolve_int_or_percent(Some(&json!("50%")), 4, false), 2);
     }
 
     #[test]
