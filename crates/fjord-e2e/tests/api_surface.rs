@@ -52,8 +52,15 @@ async fn generate_name_and_dry_run() {
         "a dry run stores nothing"
     );
     // Simulated controllers may write meanwhile; the dry run itself must leave no trace.
-    let (events, _) = tc.server().store().events_after(before, "/configmaps/default/dry").unwrap();
-    assert!(events.is_empty(), "a dry run writes nothing to the revision log");
+    let (events, _) = tc
+        .server()
+        .store()
+        .events_after(before, "/configmaps/default/dry")
+        .unwrap();
+    assert!(
+        events.is_empty(),
+        "a dry run writes nothing to the revision log"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
