@@ -215,9 +215,11 @@ async fn watch_sends_bookmarks_and_ends_at_its_timeout() {
     let Some(WatchEvent::Added(added)) = events.first() else {
         unreachable!()
     };
-    assert_eq!(
-        Some(&b.metadata.resource_version),
-        added.metadata.resource_version.as_ref()
+    // The bookmark's revision is where the watch got to: at least the event it sent (other
+    // writes, such as the simulated controllers', may have moved the global revision further).
+    let rv = |s: &str| s.parse::<u64>().unwrap();
+    assert!(
+        rv(&b.metadata.resource_version) >= rv(added.metadata.resource_version.as_deref().unwrap())
     );
 }
 
