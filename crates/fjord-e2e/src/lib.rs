@@ -32,6 +32,8 @@ pub struct ClusterOptions {
     pub min_retained_revisions: u64,
     /// Watch timeout when the client gives none.
     pub default_watch_timeout: Duration,
+    /// Run the simulated controllers (Deployments progress, namespaces get ServiceAccounts, ...).
+    pub controllers: bool,
 }
 
 impl Default for ClusterOptions {
@@ -40,6 +42,7 @@ impl Default for ClusterOptions {
             insecure_http: false,
             min_retained_revisions: 1000,
             default_watch_timeout: Duration::from_secs(1800),
+            controllers: true,
         }
     }
 }
@@ -75,6 +78,9 @@ impl TestCluster {
         config.store.min_retained_revisions = self.options.min_retained_revisions;
         config.watch.default_timeout = self.options.default_watch_timeout;
         config.compaction_interval = None;
+        if !self.options.controllers {
+            config.controllers = fjord_apiserver::ControllerOptions::disabled();
+        }
         let server = fjord_apiserver::start(config)
             .await
             .context("starting the embedded control plane")?;

@@ -129,7 +129,13 @@ async fn selectors_paging_and_deletecollection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "e2e: boots the embedded control plane"]
 async fn status_subresource_is_isolated_both_ways() {
-    let tc = TestCluster::start().await.unwrap();
+    // No simulated Deployment controller here: it would write status meanwhile.
+    let tc = TestCluster::start_with(fjord_e2e::ClusterOptions {
+        controllers: false,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let api: Api<Deployment> = Api::default_namespaced(client(&tc).await);
     let d: Deployment = serde_json::from_value(json!({
         "metadata": {"name": "web"},
