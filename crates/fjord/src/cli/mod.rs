@@ -4,6 +4,7 @@
 mod cluster;
 mod controller;
 mod doctor;
+mod install;
 mod kube_client;
 mod kustomize;
 mod seal;
@@ -28,6 +29,8 @@ enum Command {
     /// Check a node's disk and a cluster's API server before trusting them.
     #[command(subcommand)]
     Doctor(doctor::DoctorCommand),
+    /// Print the manifests that install Fjord into a cluster (for `kubectl apply -f -`).
+    Install(install::InstallArgs),
     /// Seal Secrets for Sealed Secrets controllers (kubeseal's flags).
     Seal(Box<seal::SealArgs>),
     /// Native kustomize: render kustomizations like `kubectl kustomize`.
@@ -40,6 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cluster(cmd) => cluster::run(cmd),
         Command::Controller(args) => controller::run(args),
         Command::Doctor(cmd) => doctor::run(cmd),
+        Command::Install(args) => install::run(args),
         Command::Seal(args) => seal::run(*args),
         Command::Kustomize(cmd) => kustomize::run(cmd),
     }

@@ -1,0 +1,209 @@
+//! `fjord install`: the manifests a real cluster needs to run Fjord — the CRDs (Application,
+//! AppProject, SealedSecret), a namespace, the controller's ServiceAccount and RBAC, its
+//! Deployment, and the Service kubeseal reaches the Sealed Secrets endpoints through. Printed as one
+//! YAML stream for `kubectl apply -f -`.
+
+use clap::Args;
+
+const APPLICATION_CRD: &str = include_str!("../../../fjord-engine/manifests/application-crd.yaml");
+const APPPROJECT_CRD: &str = include_str!("../../../fjord-engine/manifests/appproject-crd.yaml");
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Namespace for Fjord (and, as in Argo CD, for Applications and AppProjects).
+    #[arg(long, default_value = "argocd")]
+    namespace: String,
+    /// Container image of the fjord binary.
+    #[arg(long, default_value = concat!("ghcr.io/fjord-gitops/fjord:", env!("CARGO_PKG_VERSION")))]
+    image: String,
+    /// Controller replicas.
+    #[arg(long, default_value_t = 1)]
+    replicas: u32,
+}
+
+pub fn run(args: InstallArgs) -> anyhow::Result<()> {
+    print!("{}", manifests(&args)?);
+    Ok(())
+}
+
+fn valid_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn manifests(args: &InstallArgs) -> anyhow::Result<String> {
+    if !valid_dns_label(&args.namespace) {
+        anyhow::bail!(
+            "--namespace {:?} is not a valid namespace name (lowercase letters, digits and '-')",
+            args.namespace
+        );
+    }
+    if args.image.trim().is_empty() || args.image.contains(char::is_whitespace) {
+        anyhow::bail!("--image {:?} is not a valid image reference", args.image);
+    }
+    let ns = &args.namespace;
+    let image = &args.image;
+    let replicas = args.replicas;
+    let mut out = String::new();
+    for crd in [
+        APPLICATION_CRD,
+        APPPROJECT_CRD,
+        fjord_sealed_controller::CRD_YAML,
+    ] {
+        out.push_str("---\n");
+        out.push_str(crd.trim_start_matches("---\n"));
+        if !crd.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out.push_str(&format!(
+        r#"---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: {ns}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: fjord-controller
+  namespace: {ns}
+  labels:
+    app.kubernetes.io/name: fjord-controller
+    app.kubernetes.io/part-of: fjord
+---
+# Like Argo CD's application controller, Fjord applies and prunes any kind its Applications
+# declare, so it needs every verb on every resource; AppProjects restrict what each team may do.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: fjord-controller
+  labels:
+    app.kubernetes.io/part-of: fjord
+rules:
+- apiGroups: ["*"]
+  resources: ["*"]
+  verbs: ["*"]
+- nonResourceURLs: ["*"]
+  verbs: ["*"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: fjord-controller
+  labels:
+    app.kubernetes.io/part-of: fjord
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: fjord-controller
+subjects:
+- kind: ServiceAccount
+  name: fjord-controller
+  namespace: {ns}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: fjord-controller
+  namespace: {ns}
+  labels:
+    app.kubernetes.io/name: fjord-controller
+    app.kubernetes.io/part-of: fjord
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels:
+      app.kubernetes.io/name: fjord-controller
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: fjord-controller
+        app.kubernetes.io/part-of: fjord
+    spec:
+      serviceAccountName: fjord-controller
+      containers:
+      - name: controller
+        image: {image}
+        args:
+        - controller
+        - --namespace={ns}
+        - --sealed-secrets-namespace={ns}
+        - --sealed-secrets-listen=0.0.0.0:8080
+        ports:
+        - name: http
+          containerPort: 8080
+        readinessProbe:
+          httpGet:
+            path: /healthz
+            port: http
+        resources:
+          requests:
+            cpu: 100m
+            memory: 64Mi
+          limits:
+            memory: 512Mi
+        securityContext:
+          allowPrivilegeEscalation: false
+          readOnlyRootFilesystem: true
+          runAsNonRoot: true
+          capabilities:
+            drop: ["ALL"]
+---
+# kubeseal reaches /v1/cert.pem, /v1/verify and /v1/rotate through this Service:
+# kubeseal --controller-namespace {ns} --controller-name sealed-secrets-controller
+apiVersion: v1
+kind: Service
+metadata:
+  name: sealed-secrets-controller
+  namespace: {ns}
+  labels:
+    app.kubernetes.io/part-of: fjord
+spec:
+  selector:
+    app.kubernetes.io/name: fjord-controller
+  ports:
+  - name: http
+    port: 8080
+    targetPort: http
+"#
+    ));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(ns: &str) -> InstallArgs {
+        InstallArgs {
+            namespace: ns.into(),
+            image: "example.com/fjord:1".into(),
+            replicas: 3,
+        }
+    }
+
+    #[test]
+    fn output_names_the_options_and_holds_the_crds() {
+        let text = manifests(&args("gitops")).unwrap();
+        assert!(text.contains("name: applications.argoproj.io"));
+        assert!(text.contains("name: appprojects.argoproj.io"));
+        assert!(text.contains("name: sealedsecrets.bitnami.com"));
+        assert!(text.contains("replicas: 3"));
+        assert!(text.contains("image: example.com/fjord:1"));
+        assert!(text.contains("- --namespace=gitops"));
+        assert_eq!(text.matches("\n---\n").count() + 1, 9, "nine documents");
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        assert!(manifests(&args("Bad_NS")).is_err());
+        let mut a = args("ok");
+        a.image = "has space".into();
+        assert!(manifests(&a).is_err());
+    }
+}
