@@ -4,6 +4,7 @@
 mod cluster;
 mod controller;
 mod doctor;
+mod image;
 mod install;
 mod kube_client;
 mod kustomize;
@@ -29,6 +30,9 @@ enum Command {
     /// Check a node's disk and a cluster's API server before trusting them.
     #[command(subcommand)]
     Doctor(doctor::DoctorCommand),
+    /// CI promotion: change image tags in the config repository and push.
+    #[command(subcommand)]
+    Image(image::ImageCommand),
     /// Print the manifests that install Fjord into a cluster (for `kubectl apply -f -`).
     Install(install::InstallArgs),
     /// Seal Secrets for Sealed Secrets controllers (kubeseal's flags).
@@ -43,6 +47,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cluster(cmd) => cluster::run(cmd),
         Command::Controller(args) => controller::run(args),
         Command::Doctor(cmd) => doctor::run(cmd),
+        Command::Image(cmd) => image::run(cmd),
         Command::Install(args) => install::run(args),
         Command::Seal(args) => seal::run(*args),
         Command::Kustomize(cmd) => kustomize::run(cmd),
