@@ -1,4 +1,7 @@
-//! Test harness: an embedded control plane per test, and helpers to run real clients against it.
+//! Test harness: an embedded control plane per test, helpers to run real clients against it, and a
+//! Git server over SSH ([`ssh::GitSshServer`]).
+
+pub mod ssh;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
