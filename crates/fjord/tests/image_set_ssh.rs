@@ -10,7 +10,14 @@ fn git(dir: &Path, ssh: &str, args: &[&str]) -> String {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
-        .args(["-c", "user.name=Seed", "-c", "user.email=seed@example.com", "-c", "safe.directory=*"])
+        .args([
+            "-c",
+            "user.name=Seed",
+            "-c",
+            "user.email=seed@example.com",
+            "-c",
+            "safe.directory=*",
+        ])
         .args(args)
         .env("GIT_SSH_COMMAND", ssh)
         .output()

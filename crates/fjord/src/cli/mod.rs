@@ -9,6 +9,7 @@ mod install;
 mod kube_client;
 mod kustomize;
 mod seal;
+mod server;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +38,8 @@ enum Command {
     Install(install::InstallArgs),
     /// Seal Secrets for Sealed Secrets controllers (kubeseal's flags).
     Seal(Box<seal::SealArgs>),
+    /// Serve Fjord's HTTP endpoints (Git webhooks) against a cluster.
+    Server(server::ServerArgs),
     /// Native kustomize: render kustomizations like `kubectl kustomize`.
     #[command(subcommand)]
     Kustomize(kustomize::KustomizeCommand),
@@ -50,6 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Image(cmd) => image::run(cmd),
         Command::Install(args) => install::run(args),
         Command::Seal(args) => seal::run(*args),
+        Command::Server(args) => server::run(args),
         Command::Kustomize(cmd) => kustomize::run(cmd),
     }
 }
