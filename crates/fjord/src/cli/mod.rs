@@ -7,6 +7,7 @@ mod doctor;
 mod kube_client;
 mod kustomize;
 mod seal;
+mod up;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +34,8 @@ enum Command {
     /// Native kustomize: render kustomizations like `kubectl kustomize`.
     #[command(subcommand)]
     Kustomize(kustomize::KustomizeCommand),
+    /// Run everything locally: control plane, controllers and the bundled example app.
+    Up(up::UpArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -42,5 +45,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor(cmd) => doctor::run(cmd),
         Command::Seal(args) => seal::run(*args),
         Command::Kustomize(cmd) => kustomize::run(cmd),
+        Command::Up(args) => up::run(args),
     }
 }
