@@ -456,6 +456,81 @@ async fn broken_commits_and_unreachable_repositories_set_conditions_and_touch_no
     let fixed = s.repo.commit("fix the YAML");
     let app = s.synced_healthy_at(&fixed).await;
     assert_eq!(condition_message(&app, "ComparisonError"), None);
+    assert_eq!(
+        snapshot(&s),
+        before,
+        "re-syncing the same manifests changes nothing"
+    );
+
+    // A kind the server does not serve.
+    std::fs::write(
+        s.repo.work.join("k8s/overlays/production/widget.yaml"),
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n",
+    )
+    .unwrap();
+    s.repo.edit(
+        "k8s/overlays/production/kustomization.yaml",
+        "- pdb.yaml\n",
+        "- pdb.yaml\n- widget.yaml\n",
+    );
+    s.repo.commit("a Widget");
+    s.wait_app("a ComparisonError for the unknown kind", |a| {
+        condition_message(a, "ComparisonError")
+            .is_some_and(|m| m.contains("Widget") && m.contains("unknown kind"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        snapshot(&s),
+        before,
+        "live objects untouched by the unknown kind"
+    );
+    std::fs::remove_file(s.repo.work.join("k8s/overlays/production/widget.yaml")).unwrap();
+    s.repo.edit(
+        "k8s/overlays/production/kustomization.yaml",
+        "- widget.yaml\n",
+        "",
+    );
+    std::fs::create_dir_all(s.repo.work.join("empty")).unwrap();
+    std::fs::write(s.repo.work.join("empty/README.md"), "nothing to deploy\n").unwrap();
+    let clean = s.repo.commit("no Widget; an empty directory");
+    s.synced_healthy_at(&clean).await;
+
+    // A path that does not exist, then a path that renders nothing.
+    for (path, expect) in [
+        ("k8s/overlays/staging", "does not exist"),
+        ("empty", "rendered no objects"),
+    ] {
+        let body = serde_json::json!({"spec": {"source": {"path": path}}});
+        s.apps
+            .patch(
+                APP,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&body),
+            )
+            .await
+            .unwrap();
+        s.wait_app(&format!("a ComparisonError for path {path}"), |a| {
+            condition_message(a, "ComparisonError").is_some_and(|m| m.contains(expect))
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(
+            snapshot(&s),
+            before,
+            "live objects untouched with path {path}"
+        );
+    }
+    let body = serde_json::json!({"spec": {"source": {"path": "k8s/overlays/production"}}});
+    s.apps
+        .patch(
+            APP,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&body),
+        )
+        .await
+        .unwrap();
+    s.synced_healthy_at(&clean).await;
 
     // An unreachable repository.
     let mut patched = app.clone();
@@ -492,6 +567,78 @@ async fn broken_commits_and_unreachable_repositories_set_conditions_and_touch_no
         &kube::core::ApiResource::erase::<k8s_openapi::api::core::v1::Namespace>(&()),
     );
     assert!(dyn_ns.get_opt(NS).await.unwrap().is_some());
+
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: runs the Application controller against the embedded control plane and a local git repository"]
+async fn manual_application_syncs_only_on_an_operation_and_then_stays_quiet() {
+    let s = Setup::start().await;
+    let first = git(&s.repo.work, &["rev-parse", "HEAD"]);
+    let text = std::fs::read_to_string(Path::new(EXAMPLES).join("nordic-payment-gateway.yaml"))
+        .expect("the seed Application is bundled");
+    let mut app = Application::from_yaml(&text).unwrap();
+    app.spec.source.as_mut().unwrap().repo_url = s.repo.url();
+    app.spec.sync_policy.as_mut().unwrap().automated = None;
+    s.apps.create(&PostParams::default(), &app).await.unwrap();
+
+    // Without automation the Application is only compared.
+    s.wait_app("OutOfSync at the first commit", |a| {
+        a.status
+            .as_ref()
+            .and_then(|st| st.sync.as_ref())
+            .is_some_and(|x| {
+                x.status == SyncStatusCode::OutOfSync && x.revision.as_deref() == Some(&first)
+            })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !s.exists(&["get", "namespace", NS]),
+        "nothing is applied without automation or an operation"
+    );
+
+    // A manual sync through the operation field.
+    let body = serde_json::json!({"operation": {
+        "sync": {"prune": true},
+        "initiatedBy": {"username": "e2e-user"}
+    }});
+    s.apps
+        .patch(
+            APP,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&body),
+        )
+        .await
+        .unwrap();
+    let app = s.synced_healthy_at(&first).await;
+    assert!(
+        app.operation.is_none(),
+        "the completed operation is cleared"
+    );
+    let history = &app.status.as_ref().unwrap().history;
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        history[0]
+            .initiated_by
+            .as_ref()
+            .unwrap()
+            .username
+            .as_deref(),
+        Some("e2e-user")
+    );
+    assert!(s.exists(&["get", "deployment", "payment-gateway", "-n", NS]));
+
+    // Steady state: reconciles triggered by the write and by watchers change nothing.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rv = s.apps.get(APP).await.unwrap().metadata.resource_version;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        s.apps.get(APP).await.unwrap().metadata.resource_version,
+        rv,
+        "no status write without a change"
+    );
 
     s.stop().await;
 }
