@@ -386,9 +386,58 @@ async fn seed_application_syncs_updates_prunes_and_self_heals() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     eprintln!("self-heal reverted replicas in {:?}", edited.elapsed());
+    let events = s.kubectl_json(&["get", "events", "-n", "argocd"]);
+    assert!(
+        events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["reason"] == "SelfHeal"
+                && e["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("apps/Deployment payment-prod/payment-gateway")),
+        "a SelfHeal event names the object: {events}"
+    );
+
+    // 4b. Another writer fighting back: the next heal waits (backoff starts at 2 s).
+    s.tc.kubectl_ok(
+        KUBECTL,
+        &[
+            "scale",
+            "deployment",
+            "payment-gateway",
+            "-n",
+            NS,
+            "--replicas=8",
+        ],
+    )
+    .unwrap();
+    let fought = Instant::now();
+    let mut saw_drift = false;
+    loop {
+        let dep = s.kubectl_json(&["get", "deployment", "payment-gateway", "-n", NS]);
+        if dep["spec"]["replicas"] == 8 {
+            saw_drift = true;
+        } else if dep["spec"]["replicas"] == 3 {
+            break;
+        }
+        assert!(
+            fought.elapsed() < Duration::from_secs(30),
+            "the second heal happens"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(saw_drift, "the drift stays while the heal backs off");
+    assert!(
+        fought.elapsed() >= Duration::from_millis(1000),
+        "the second heal backs off: {:?}",
+        fought.elapsed()
+    );
+    eprintln!("second self-heal after {:?}", fought.elapsed());
     let healed = s.synced_healthy_at(&third).await;
     let history_after_heal = healed.status.as_ref().unwrap().history.len();
-    assert_eq!(history_after_heal, 4, "the self-heal sync is recorded");
+    assert_eq!(history_after_heal, 5, "both self-heal syncs are recorded");
 
     // 5. An edit of a field Fjord does not manage is left alone.
     s.tc.kubectl_ok(

@@ -11,6 +11,7 @@
 //! Everything here talks to the API; the decisions are the pure stages' (`diff`, `plan`,
 //! `health`, `status`).
 
+mod heal;
 pub mod install;
 mod live;
 mod reconcile;
@@ -122,6 +123,7 @@ pub(crate) struct Context {
     pub kinds: live::KindCache,
     pub watches: watch::Watches,
     pub checks: Mutex<HashMap<String, SourceCheck>>,
+    pub heals: heal::HealTracker,
     pub source_types: Mutex<HashMap<crate::render::cache::RenderKey, crate::render::SourceType>>,
 }
 
@@ -141,6 +143,7 @@ pub async fn run(
         watches,
         checks: Mutex::new(HashMap::new()),
         source_types: Mutex::new(HashMap::new()),
+        heals: heal::HealTracker::default(),
         client,
         config,
     });

@@ -213,11 +213,26 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         .and_then(|a| a.self_heal)
         .unwrap_or(false);
     let same_revision = last_revision == Some(fetched.commit.as_str());
-    let automated = manual.is_none()
+    let mut automated = manual.is_none()
         && policy.is_automated()
         && before.status == SyncStatusCode::OutOfSync
         && !(same_revision && last_failed)
         && (self_heal || !same_revision);
+    let mut heal_wait = None;
+    if automated && same_revision {
+        let wait = ctx.heals.wait(&app_key);
+        let drift = super::heal::describe_drift(&items);
+        if wait.is_zero() {
+            ctx.heals.record(&app_key);
+            tracing::info!(drift = %drift, "self-heal");
+            let message = format!("self-heal: reverting drift on {drift}");
+            write_status::event(ctx, app, true, "SelfHeal", &message).await;
+        } else {
+            tracing::info!(drift = %drift, wait = ?wait, "self-heal backing off: another writer keeps changing managed fields");
+            automated = false;
+            heal_wait = Some(wait);
+        }
+    }
     let mut cleanup = Cleanup {
         clear_refresh: true,
         clear_operation: false,
@@ -328,11 +343,15 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     let fresh = reconciled_at_due(&status, ctx.config.resync_interval) || refresh.is_some();
     let progressing = health.status == HealthStatusCode::Progressing;
     write_status::write(ctx, app, status, cleanup, fresh).await?;
-    Ok(Action::requeue(if progressing {
+    let mut next = if progressing {
         ctx.config.progressing_interval
     } else {
         ctx.config.resync_interval.min(ctx.config.poll_interval)
-    }))
+    };
+    if let Some(wait) = heal_wait {
+        next = next.min(wait + Duration::from_millis(50));
+    }
+    Ok(Action::requeue(next))
 }
 
 fn history_entry(
