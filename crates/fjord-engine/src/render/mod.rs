@@ -9,11 +9,13 @@
 
 pub mod cache;
 pub mod directory;
+pub mod kustomize;
 pub mod parse;
 pub mod tree;
 mod yaml11;
 
 pub use directory::DirectoryRenderer;
+pub use kustomize::KustomizeRenderer;
 pub use tree::{DirEntry, LocalTree, MemoryTree, SourceTree, TreeError};
 
 use crate::resource::ResourceKey;
@@ -144,6 +146,14 @@ pub enum RenderError {
         /// The file that needs it, when there is one.
         at: Option<String>,
     },
+    /// `kustomize build` failed.
+    #[error("kustomize build {path}: {message}")]
+    Kustomize {
+        /// The kustomization directory (tree path).
+        path: String,
+        /// The kustomize error (file and field included).
+        message: String,
+    },
     /// The source sets more than one tool block.
     #[error("multiple application sources defined: {0}")]
     AmbiguousSourceType(String),
@@ -243,6 +253,14 @@ pub struct Renderers {
 }
 
 impl Renderers {
+    /// The directory and native kustomize renderers.
+    pub fn with_kustomize() -> Self {
+        Renderers {
+            kustomize: Some(Box::new(KustomizeRenderer::default())),
+            ..Default::default()
+        }
+    }
+
     /// Detects the tool and renders `source` from `tree`.
     pub fn render(
         &self,

@@ -1,5 +1,6 @@
 //! `fjord controller`: the in-cluster controllers, against any cluster (a kubeconfig, or the
-//! in-cluster service account when none is given).
+//! in-cluster service account when none is given): the Application controller and the
+//! Sealed Secrets controller, side by side until Ctrl-C.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,6 +17,18 @@ pub struct ControllerArgs {
     /// Namespace of Applications, AppProjects and repository Secrets (as Argo CD's).
     #[arg(long, default_value = "argocd")]
     namespace: String,
+    /// Where the shared Git clones are cached.
+    #[arg(long, default_value = ".fjord/git-cache")]
+    repo_cache_dir: PathBuf,
+    /// How often every Application is reconciled, in seconds.
+    #[arg(long, default_value_t = 180)]
+    resync_seconds: u64,
+    /// How often repositories are checked for new commits, in seconds.
+    #[arg(long, default_value_t = 60)]
+    poll_seconds: u64,
+    /// Do not run the Application controller.
+    #[arg(long)]
+    no_applications: bool,
     /// Do not run the Sealed Secrets controller.
     #[arg(long)]
     no_sealed_secrets: bool,
@@ -30,24 +43,80 @@ pub struct ControllerArgs {
     key_renew_period_hours: u64,
 }
 
+impl ControllerArgs {
+    /// The Application controller's configuration.
+    fn app_config(&self) -> fjord_engine::controller::ControllerConfig {
+        let mut config =
+            fjord_engine::controller::ControllerConfig::new(&self.namespace, &self.repo_cache_dir);
+        config.resync_interval = Duration::from_secs(self.resync_seconds.max(1));
+        config.poll_interval = Duration::from_secs(self.poll_seconds.max(1));
+        config
+    }
+
+    fn sealed_config(&self) -> fjord_sealed_controller::ControllerConfig {
+        let mut config =
+            fjord_sealed_controller::ControllerConfig::new(&self.sealed_secrets_namespace);
+        config.keys.renew_period = Duration::from_secs(self.key_renew_period_hours * 3600);
+        config.listen = Some(self.sealed_secrets_listen);
+        config
+    }
+}
+
 pub fn run(args: ControllerArgs) -> anyhow::Result<()> {
+    if args.no_applications && args.no_sealed_secrets {
+        anyhow::bail!("nothing to run: both controllers are switched off");
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let client = super::kube_client::client(args.kubeconfig.as_deref()).await?;
-        tracing::info!(
-            namespace = %args.namespace,
-            "Application reconciliation is not part of this build yet; running the Sealed Secrets controller"
-        );
-        if args.no_sealed_secrets {
-            anyhow::bail!("nothing to run: the Sealed Secrets controller is switched off and the Application controller is not built yet");
-        }
-        let mut config = fjord_sealed_controller::ControllerConfig::new(&args.sealed_secrets_namespace);
-        config.keys.renew_period = Duration::from_secs(args.key_renew_period_hours * 3600);
-        config.listen = Some(args.sealed_secrets_listen);
-        fjord_sealed_controller::run(client, config, async {
+        let apps = (!args.no_applications).then(|| args.app_config());
+        let sealed = (!args.no_sealed_secrets).then(|| args.sealed_config());
+        run_controllers(client, apps, sealed, async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
-        .context("the Sealed Secrets controller stopped")
     })
+}
+
+/// Runs the chosen controllers until `shutdown` completes (or one of them stops).
+pub async fn run_controllers(
+    client: kube::Client,
+    apps: Option<fjord_engine::controller::ControllerConfig>,
+    sealed: Option<fjord_sealed_controller::ControllerConfig>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(config) = apps {
+        let client = client.clone();
+        let stop = stopped(stop_rx.clone());
+        tasks.spawn(async move {
+            fjord_engine::controller::run(client, config, stop)
+                .await
+                .context("the Application controller stopped")
+        });
+    }
+    if let Some(config) = sealed {
+        let stop = stopped(stop_rx.clone());
+        tasks.spawn(async move {
+            fjord_sealed_controller::run(client, config, stop)
+                .await
+                .context("the Sealed Secrets controller stopped")
+        });
+    }
+    tokio::select! {
+        _ = shutdown => {}
+        Some(done) = tasks.join_next() => {
+            let _ = stop_tx.send(true);
+            done.context("a controller task panicked")??;
+        }
+    }
+    let _ = stop_tx.send(true);
+    while let Some(done) = tasks.join_next().await {
+        done.context("a controller task panicked")??;
+    }
+    Ok(())
 }

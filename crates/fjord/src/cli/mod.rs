@@ -10,6 +10,7 @@ mod kube_client;
 mod kustomize;
 mod seal;
 mod server;
+mod up;
 
 use clap::{Parser, Subcommand};
 
@@ -43,6 +44,8 @@ enum Command {
     /// Native kustomize: render kustomizations like `kubectl kustomize`.
     #[command(subcommand)]
     Kustomize(kustomize::KustomizeCommand),
+    /// Run everything locally: control plane, controllers and the bundled example app.
+    Up(up::UpArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -55,5 +58,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Seal(args) => seal::run(*args),
         Command::Server(args) => server::run(args),
         Command::Kustomize(cmd) => kustomize::run(cmd),
+        Command::Up(args) => up::run(args),
     }
 }

@@ -1,0 +1,173 @@
+//! The Application controller: the engine's stages wired to the Kubernetes API.
+//!
+//! A `kube::runtime::Controller` over the Applications of one namespace. Each reconcile
+//! ([`reconcile`]) fetches and renders the source off the async runtime ([`source`]), reads
+//! the live objects ([`live`]), diffs, syncs when the policy asks for it ([`sync`]) and
+//! writes `.status` in Argo CD's shape ([`status`]). Any failure before the sync becomes a
+//! condition and touches no live object. Self-heal comes from [`watch`]: one watcher per
+//! kind the Applications use, mapping changes back to their Application through the
+//! tracking annotation.
+//!
+//! Everything here talks to the API; the decisions are the pure stages' (`diff`, `plan`,
+//! `health`, `status`).
+
+mod heal;
+pub mod install;
+mod live;
+mod reconcile;
+mod source;
+mod status;
+mod sync;
+mod watch;
+
+use crate::render::Renderers;
+use crate::render::cache::RenderCache;
+use crate::source::RepoRegistry;
+use crate::types::Application;
+use futures::StreamExt;
+use kube::runtime::Controller;
+use kube::runtime::controller::Action;
+use kube::{Api, Client};
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How the controller runs.
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    /// Namespace of Applications, repository Secrets and the known-hosts ConfigMap.
+    pub namespace: String,
+    /// Where the shared bare clones live.
+    pub repo_cache_dir: PathBuf,
+    /// Every Application is reconciled at least this often (Argo CD: 3 min).
+    pub resync_interval: Duration,
+    /// How often the remote is checked for new commits (`git ls-remote`; Argo CD: 3 min,
+    /// Fjord: 60 s).
+    pub poll_interval: Duration,
+    /// Retry delay after a failed reconcile (API errors, source errors).
+    pub error_retry_interval: Duration,
+    /// Re-check delay while the Application's health is Progressing.
+    pub progressing_interval: Duration,
+    /// Rendered sources kept in memory.
+    pub render_cache_capacity: usize,
+}
+
+impl ControllerConfig {
+    /// Defaults for `namespace`, caching clones under `repo_cache_dir`.
+    pub fn new(namespace: impl Into<String>, repo_cache_dir: impl Into<PathBuf>) -> Self {
+        ControllerConfig {
+            namespace: namespace.into(),
+            repo_cache_dir: repo_cache_dir.into(),
+            resync_interval: Duration::from_secs(180),
+            poll_interval: crate::source::DEFAULT_POLL_INTERVAL,
+            error_retry_interval: Duration::from_secs(10),
+            progressing_interval: Duration::from_secs(2),
+            render_cache_capacity: 256,
+        }
+    }
+}
+
+/// Why a reconcile failed (the error policy retries it).
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// A Kubernetes API call failed.
+    #[error("{step}: {source}")]
+    Kube {
+        /// What was being done (`writing status of argocd/app`).
+        step: String,
+        /// The client's error.
+        #[source]
+        source: kube::Error,
+    },
+    /// A blocking stage panicked or was cancelled.
+    #[error("{step}: the blocking task failed: {message}")]
+    Task {
+        /// The stage.
+        step: &'static str,
+        /// The join error.
+        message: String,
+    },
+    /// The Application could not be (de)serialised.
+    #[error("{step}: {source}")]
+    Json {
+        /// What was being done.
+        step: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+pub(crate) fn kube_err(step: impl Into<String>) -> impl FnOnce(kube::Error) -> ControllerError {
+    let step = step.into();
+    move |source| ControllerError::Kube { step, source }
+}
+
+/// The last remote check of an Application's source.
+#[derive(Clone, Debug)]
+pub(crate) struct SourceCheck {
+    pub at: Instant,
+    pub key: String,
+    pub commit: String,
+}
+
+/// Shared by every reconcile.
+pub(crate) struct Context {
+    pub client: Client,
+    pub config: ControllerConfig,
+    pub registry: Arc<RepoRegistry>,
+    pub renderers: Arc<Renderers>,
+    pub cache: Arc<Mutex<RenderCache>>,
+    pub kinds: live::KindCache,
+    pub watches: watch::Watches,
+    pub checks: Mutex<HashMap<String, SourceCheck>>,
+    pub heals: heal::HealTracker,
+    pub source_types: Mutex<HashMap<crate::render::cache::RenderKey, crate::render::SourceType>>,
+}
+
+/// Runs the Application controller until `shutdown` completes.
+pub async fn run(
+    client: Client,
+    config: ControllerConfig,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), ControllerError> {
+    let apps: Api<Application> = Api::namespaced(client.clone(), &config.namespace);
+    let (watches, triggers) = watch::Watches::new(client.clone(), config.namespace.clone());
+    let ctx = Arc::new(Context {
+        registry: Arc::new(RepoRegistry::new(&config.repo_cache_dir)),
+        renderers: Arc::new(Renderers::with_kustomize()),
+        cache: Arc::new(Mutex::new(RenderCache::new(config.render_cache_capacity))),
+        kinds: live::KindCache::default(),
+        watches,
+        checks: Mutex::new(HashMap::new()),
+        source_types: Mutex::new(HashMap::new()),
+        heals: heal::HealTracker::default(),
+        client,
+        config,
+    });
+    tracing::info!(namespace = %ctx.config.namespace, "Application controller started");
+    Controller::new(apps, kube::runtime::watcher::Config::default())
+        .reconcile_on(triggers)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile failed");
+            }
+        })
+        .await;
+    tracing::info!("Application controller stopped");
+    Ok(())
+}
+
+fn error_policy(app: Arc<Application>, error: &ControllerError, ctx: Arc<Context>) -> Action {
+    tracing::warn!(app = %format!("{}/{}", app.namespace(), app.name()), error = %error, "reconcile failed; retrying");
+    Action::requeue(ctx.config.error_retry_interval)
+}
+
+/// The current time in Kubernetes' format (RFC 3339, seconds, `Z`).
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

@@ -1,0 +1,488 @@
+//! One reconcile of one Application: source → desired → live → diff → (sync) → status.
+//!
+//! Failures before the sync (spec, repository, render, empty render, unknown kind) end in
+//! [`fail`]: a condition, `sync.status: Unknown`, the previous resources kept, and no
+//! request that changes a live object.
+
+use super::live::{self, gvk_of};
+use super::source::{Fetched, auth_for, fetch_and_render};
+use super::status::{self as write_status, Cleanup};
+use super::sync::{self, Item, SyncRequest};
+use super::{Context, ControllerError, now};
+use crate::diff::{DiffOptions, IgnoreRules, diff};
+use crate::health::{HealthStatus, aggregate, assess};
+use crate::resource::{
+    ANNOTATION_REFRESH, ResourceKey, app_instance_name, is_tracked_by, prepare_desired,
+};
+use crate::source::Refresh;
+use crate::status::{clear_condition, resource_status, set_condition, summary, sync_status};
+use crate::sync_options::SyncOptions;
+use crate::types::{
+    AppHealthStatus, Application, ApplicationSource, ApplicationStatus, HealthStatusCode,
+    Operation, OperationInitiator, OperationPhase, OperationState, RevisionHistory, SyncOperation,
+    SyncOperationResult, SyncStatusCode, condition_type, push_history,
+};
+use kube::runtime::controller::Action;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::Instrument;
+
+/// The controller's reconcile function.
+pub(crate) async fn reconcile(
+    app: Arc<Application>,
+    ctx: Arc<Context>,
+) -> Result<Action, ControllerError> {
+    let span =
+        tracing::info_span!("reconcile", app = %format!("{}/{}", app.namespace(), app.name()));
+    reconcile_app(&app, &ctx).instrument(span).await
+}
+
+/// Whether the last `reconciledAt` is older than the resync interval (or absent).
+fn reconciled_at_due(status: &ApplicationStatus, interval: Duration) -> bool {
+    let Some(at) = status
+        .reconciled_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    else {
+        return true;
+    };
+    let age = chrono::Utc::now().signed_duration_since(at);
+    age.to_std().is_ok_and(|a| a >= interval)
+}
+
+fn base_status(app: &Application, ctx: &Context) -> ApplicationStatus {
+    let mut status = app.status.clone().unwrap_or_default();
+    status.controller_namespace = Some(ctx.config.namespace.clone());
+    status.reconciled_at = Some(now());
+    status
+}
+
+/// Records a failure before the sync: condition, Unknown sync status, nothing live touched.
+async fn fail(
+    ctx: &Context,
+    app: &Application,
+    condition: &str,
+    message: &str,
+    revision: Option<&str>,
+) -> Result<Action, ControllerError> {
+    tracing::warn!(condition, message, "reconcile failed before sync");
+    let mut status = base_status(app, ctx);
+    for other in [
+        condition_type::COMPARISON_ERROR,
+        condition_type::INVALID_SPEC_ERROR,
+    ] {
+        if other != condition {
+            clear_condition(&mut status.conditions, other);
+        }
+    }
+    set_condition(&mut status.conditions, condition, message, &now());
+    let mut sync = sync_status(&app.spec, &[], None);
+    sync.revision = revision.map(String::from);
+    status.sync = Some(sync);
+    let fresh = reconciled_at_due(&status, ctx.config.resync_interval);
+    let cleanup = Cleanup {
+        clear_refresh: true,
+        clear_operation: false,
+    };
+    write_status::write(ctx, app, status, cleanup, fresh).await?;
+    Ok(Action::requeue(ctx.config.error_retry_interval))
+}
+
+async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, ControllerError> {
+    if app.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let spec = &app.spec;
+    let source = match (&spec.source, spec.sources.is_empty()) {
+        (Some(s), true) => s.clone(),
+        (_, false) => {
+            return fail(
+                ctx,
+                app,
+                condition_type::INVALID_SPEC_ERROR,
+                "spec.sources (multiple sources) is not supported yet",
+                None,
+            )
+            .await;
+        }
+        (None, true) => {
+            return fail(
+                ctx,
+                app,
+                condition_type::INVALID_SPEC_ERROR,
+                "spec.source: a source is required",
+                None,
+            )
+            .await;
+        }
+    };
+    if source.repo_url.is_empty() {
+        return fail(
+            ctx,
+            app,
+            condition_type::INVALID_SPEC_ERROR,
+            "spec.source.repoURL: required",
+            None,
+        )
+        .await;
+    }
+    let refresh = Refresh::from_annotation(app.annotation(ANNOTATION_REFRESH));
+    let auth = auth_for(ctx, &source.repo_url).await?;
+    let app_key = format!("{}/{}", app.namespace(), app.name());
+    let fetched = match fetch_and_render(ctx, &app_key, &source, auth, refresh).await? {
+        Ok(f) => f,
+        Err(failure) => {
+            return fail(
+                ctx,
+                app,
+                condition_type::COMPARISON_ERROR,
+                &failure.message,
+                failure.commit.as_deref(),
+            )
+            .await;
+        }
+    };
+    let policy = spec.sync_policy.clone().unwrap_or_default();
+    let allow_empty = policy
+        .automated
+        .as_ref()
+        .and_then(|a| a.allow_empty)
+        .unwrap_or(false);
+    if !fetched.rendered.may_prune(allow_empty) {
+        let message = format!(
+            "Failed to load target state: path {:?} at {} rendered no objects; refusing to compare (set syncPolicy.automated.allowEmpty to allow an empty Application)",
+            source.path.as_deref().unwrap_or(""),
+            fetched.commit
+        );
+        return fail(
+            ctx,
+            app,
+            condition_type::COMPARISON_ERROR,
+            &message,
+            Some(&fetched.commit),
+        )
+        .await;
+    }
+    let (rules, rule_errors) = IgnoreRules::compile(&spec.ignore_differences);
+    let options = DiffOptions {
+        ignore: rules,
+        ..Default::default()
+    };
+    let mut items = match compare(ctx, app, &fetched, &options).await? {
+        Ok(items) => items,
+        Err(message) => {
+            return fail(
+                ctx,
+                app,
+                condition_type::COMPARISON_ERROR,
+                &message,
+                Some(&fetched.commit),
+            )
+            .await;
+        }
+    };
+    let diffs: Vec<_> = items.iter().map(|i| i.diff.clone()).collect();
+    let before = sync_status(spec, &diffs, Some(&fetched.commit));
+
+    let mut status = base_status(app, ctx);
+    let now_ts = now();
+    clear_condition(&mut status.conditions, condition_type::COMPARISON_ERROR);
+    clear_condition(&mut status.conditions, condition_type::INVALID_SPEC_ERROR);
+    let sync_opts = SyncOptions::parse(spec.sync_options());
+    let mut spec_problems: Vec<String> = rule_errors.iter().map(|e| e.to_string()).collect();
+    spec_problems.extend(sync_opts.condition_message());
+    if !spec_problems.is_empty() {
+        set_condition(
+            &mut status.conditions,
+            condition_type::INVALID_SPEC_ERROR,
+            &spec_problems.join("; "),
+            &now_ts,
+        );
+    }
+
+    let manual = app.operation.as_ref().and_then(|o| o.sync.as_ref());
+    let last = status.operation_state.as_ref();
+    let last_revision = last
+        .and_then(|o| o.sync_result.as_ref())
+        .map(|r| r.revision.as_str());
+    let last_failed = last.is_some_and(|o| o.phase != OperationPhase::Succeeded);
+    let self_heal = policy
+        .automated
+        .as_ref()
+        .and_then(|a| a.self_heal)
+        .unwrap_or(false);
+    let same_revision = last_revision == Some(fetched.commit.as_str());
+    let mut automated = manual.is_none()
+        && policy.is_automated()
+        && before.status == SyncStatusCode::OutOfSync
+        && !(same_revision && last_failed)
+        && (self_heal || !same_revision);
+    let mut heal_wait = None;
+    if automated && same_revision {
+        let wait = ctx.heals.wait(&app_key);
+        let drift = super::heal::describe_drift(&items);
+        if wait.is_zero() {
+            ctx.heals.record(&app_key);
+            tracing::info!(drift = %drift, "self-heal");
+            let message = format!("self-heal: reverting drift on {drift}");
+            write_status::event(ctx, app, true, "SelfHeal", &message).await;
+        } else {
+            tracing::info!(drift = %drift, wait = ?wait, "self-heal backing off: another writer keeps changing managed fields");
+            automated = false;
+            heal_wait = Some(wait);
+        }
+    }
+    let mut cleanup = Cleanup {
+        clear_refresh: true,
+        clear_operation: false,
+    };
+    if manual.is_some() || automated {
+        let dest_ns = spec.destination.namespace.as_deref().unwrap_or("");
+        let prune = match manual {
+            Some(op) => op.prune.unwrap_or(false),
+            None => policy
+                .automated
+                .as_ref()
+                .and_then(|a| a.prune)
+                .unwrap_or(false),
+        };
+        let request = SyncRequest {
+            create_namespace: (sync_opts.create_namespace && !dest_ns.is_empty())
+                .then_some(dest_ns),
+            prune,
+            prune_disabled: sync_opts.prune_disabled,
+        };
+        let started = now();
+        tracing::info!(revision = %fetched.commit, automated, "syncing");
+        let outcome = sync::sync(ctx, &mut items, &request).await;
+        let initiated_by = match app.operation.as_ref().and_then(|o| o.initiated_by.clone()) {
+            Some(by) if manual.is_some() => by,
+            _ => OperationInitiator {
+                username: None,
+                automated: Some(true),
+            },
+        };
+        let finished = now();
+        status.operation_state = Some(OperationState {
+            operation: Operation {
+                sync: Some(SyncOperation {
+                    revision: Some(fetched.commit.clone()),
+                    prune: Some(prune),
+                    ..Default::default()
+                }),
+                initiated_by: Some(initiated_by.clone()),
+                ..Default::default()
+            },
+            phase: outcome.phase,
+            message: Some(outcome.message.clone()),
+            sync_result: Some(SyncOperationResult {
+                resources: outcome.results,
+                revision: fetched.commit.clone(),
+                source: Some(source.clone()),
+                ..Default::default()
+            }),
+            started_at: started.clone(),
+            finished_at: Some(finished.clone()),
+            retry_count: None,
+            extra: Default::default(),
+        });
+        let succeeded = outcome.phase == OperationPhase::Succeeded;
+        if succeeded {
+            clear_condition(&mut status.conditions, condition_type::SYNC_ERROR);
+            push_history(
+                &mut status.history,
+                history_entry(&fetched.commit, &source, &started, &finished, initiated_by),
+                spec.history_limit(),
+            );
+        } else {
+            set_condition(
+                &mut status.conditions,
+                condition_type::SYNC_ERROR,
+                &outcome.message,
+                &finished,
+            );
+        }
+        let message = format!(
+            "Sync operation to {} {}: {}",
+            fetched.commit,
+            if succeeded { "succeeded" } else { "failed" },
+            outcome.message
+        );
+        write_status::event(ctx, app, !succeeded, "OperationCompleted", &message).await;
+        cleanup.clear_operation = true;
+        // Re-compare what the sync changed.
+        items.retain(|i| i.desired.is_some() || i.live.is_some());
+        for item in items.iter_mut() {
+            if let Ok(d) = diff(item.desired.as_ref(), item.live.as_ref(), &options) {
+                item.diff = d;
+            }
+        }
+    }
+    let diffs: Vec<_> = items.iter().map(|i| i.diff.clone()).collect();
+    status.sync = Some(sync_status(spec, &diffs, Some(&fetched.commit)));
+    status.source_type = Some(fetched.source_type.as_str().to_string());
+    let health = app_health(&items);
+    status.resources = items
+        .iter()
+        .map(|i| {
+            let h = i.live.as_ref().and_then(assess);
+            resource_status(&i.diff, i.desired.as_ref(), i.live.as_ref(), h)
+        })
+        .collect();
+    let previous_health = app.status.as_ref().and_then(|s| s.health.as_ref());
+    status.health = Some(AppHealthStatus {
+        status: health.status,
+        message: None,
+        last_transition_time: match previous_health {
+            Some(p) if p.status == health.status => p.last_transition_time.clone(),
+            _ => Some(now_ts.clone()),
+        },
+    });
+    status.summary = Some(summary(items.iter().filter_map(|i| i.live.as_ref())));
+    let fresh = reconciled_at_due(&status, ctx.config.resync_interval) || refresh.is_some();
+    let progressing = health.status == HealthStatusCode::Progressing;
+    write_status::write(ctx, app, status, cleanup, fresh).await?;
+    let mut next = if progressing {
+        ctx.config.progressing_interval
+    } else {
+        ctx.config.resync_interval.min(ctx.config.poll_interval)
+    };
+    if let Some(wait) = heal_wait {
+        next = next.min(wait + Duration::from_millis(50));
+    }
+    Ok(Action::requeue(next))
+}
+
+fn history_entry(
+    commit: &str,
+    source: &ApplicationSource,
+    started: &str,
+    finished: &str,
+    initiated_by: OperationInitiator,
+) -> RevisionHistory {
+    RevisionHistory {
+        id: 0,
+        revision: Some(commit.to_string()),
+        source: Some(source.clone()),
+        deployed_at: finished.to_string(),
+        deploy_started_at: Some(started.to_string()),
+        initiated_by: Some(initiated_by),
+        ..Default::default()
+    }
+}
+
+fn app_health(items: &[Item]) -> HealthStatus {
+    aggregate(
+        items
+            .iter()
+            .filter(|i| i.desired.is_some())
+            .map(|i| i.live.as_ref()),
+    )
+}
+
+/// Prepares desired objects, reads live ones (desired, and previously tracked ones no longer
+/// rendered) and diffs them. `Err(message)` is a comparison failure for a condition.
+async fn compare(
+    ctx: &Context,
+    app: &Application,
+    fetched: &Fetched,
+    options: &DiffOptions,
+) -> Result<Result<Vec<Item>, String>, ControllerError> {
+    let instance = app_instance_name(app.name(), app.namespace(), &ctx.config.namespace);
+    let dest_ns = app.spec.destination.namespace.as_deref().unwrap_or("");
+    let mut items = Vec::new();
+    let mut seen: HashSet<ResourceKey> = HashSet::new();
+    for d in &fetched.rendered.objects {
+        let api_version = d
+            .object
+            .get("apiVersion")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        let gvk = gvk_of(api_version, &d.key.kind);
+        let Some(kind) = ctx.kinds.lookup(&ctx.client, &gvk).await? else {
+            return Ok(Err(format!(
+                "Failed to load target state: {} (document {}): the server could not find the requested resource: {api_version} {} {:?} (unknown kind)",
+                d.file, d.document, d.key.kind, d.key.name
+            )));
+        };
+        let mut obj = d.object.clone();
+        let Some(key) = prepare_desired(&mut obj, &instance, dest_ns, kind.namespaced) else {
+            return Ok(Err(format!(
+                "{}: document {}: missing kind or name",
+                d.file, d.document
+            )));
+        };
+        if kind.namespaced && key.namespace.is_empty() {
+            return Ok(Err(format!(
+                "{}: {key}: namespaced object without a namespace and no spec.destination.namespace",
+                d.file
+            )));
+        }
+        if !seen.insert(key.clone()) {
+            continue;
+        }
+        ctx.watches.ensure(&gvk, &kind);
+        let live = live::get(&ctx.client, &kind, &key).await?;
+        let diff = match diff(Some(&obj), live.as_ref(), options) {
+            Ok(d) => d,
+            Err(e) => {
+                return Ok(Err(format!(
+                    "Failed to compare desired state to live state: {e}"
+                )));
+            }
+        };
+        items.push(Item {
+            key,
+            kind,
+            desired: Some(obj),
+            live,
+            diff,
+        });
+    }
+    // Previously managed objects that are no longer rendered.
+    let previous = app
+        .status
+        .as_ref()
+        .map(|s| s.resources.clone())
+        .unwrap_or_default();
+    for r in previous {
+        let key = ResourceKey::new(&r.group, &r.kind, &r.namespace, &r.name);
+        if seen.contains(&key) {
+            continue;
+        }
+        let api_version = if r.group.is_empty() {
+            r.version.clone()
+        } else {
+            format!("{}/{}", r.group, r.version)
+        };
+        let gvk = gvk_of(&api_version, &r.kind);
+        let Some(kind) = ctx.kinds.lookup(&ctx.client, &gvk).await? else {
+            continue;
+        };
+        ctx.watches.ensure(&gvk, &kind);
+        let Some(live) = live::get(&ctx.client, &kind, &key).await? else {
+            continue;
+        };
+        if !is_tracked_by(&live, &instance) {
+            continue;
+        }
+        seen.insert(key.clone());
+        let diff = match diff(None, Some(&live), options) {
+            Ok(d) => d,
+            Err(e) => {
+                return Ok(Err(format!(
+                    "Failed to compare desired state to live state: {e}"
+                )));
+            }
+        };
+        items.push(Item {
+            key,
+            kind,
+            desired: None,
+            live: Some(live),
+            diff,
+        });
+    }
+    Ok(Ok(items))
+}

@@ -1,0 +1,196 @@
+//! The sync operation: create the destination namespace when asked, apply what differs in
+//! apply order (server-side apply, manager `fjord`, force), then prune tracked objects that
+//! are no longer rendered, in reverse order. A failed apply stops the operation before any
+//! prune.
+
+use super::Context;
+use super::live::{self, Kind};
+use crate::diff::{DiffKind, ResourceDiff};
+use crate::plan::{apply_order, prune_order};
+use crate::resource::{FIELD_MANAGER, ResourceKey, has_sync_option};
+use crate::types::{OperationPhase, ResourceResult, ResultCode};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use serde_json::{Value, json};
+
+/// One object of the Application: its kind, both sides and their comparison.
+pub(crate) struct Item {
+    pub key: ResourceKey,
+    pub kind: Kind,
+    pub desired: Option<Value>,
+    pub live: Option<Value>,
+    pub diff: ResourceDiff,
+}
+
+/// What the sync asks for.
+pub(crate) struct SyncRequest<'a> {
+    /// Namespace to create first (`CreateNamespace=true`).
+    pub create_namespace: Option<&'a str>,
+    /// Prune was requested (`automated.prune` or the operation's `prune`).
+    pub prune: bool,
+    /// `Prune=false` for the whole Application.
+    pub prune_disabled: bool,
+}
+
+/// The result of a sync.
+pub(crate) struct SyncOutcome {
+    pub phase: OperationPhase,
+    pub message: String,
+    pub results: Vec<ResourceResult>,
+}
+
+fn result(item: &Item, status: ResultCode, message: String) -> ResourceResult {
+    let api_version = item
+        .desired
+        .as_ref()
+        .or(item.live.as_ref())
+        .and_then(|o| o.get("apiVersion"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    ResourceResult {
+        group: item.key.group.clone(),
+        version: api_version.rsplit('/').next().unwrap_or("").to_string(),
+        kind: item.key.kind.clone(),
+        namespace: item.key.namespace.clone(),
+        name: item.key.name.clone(),
+        status: Some(status),
+        message: Some(message),
+        sync_phase: Some("Sync".to_string()),
+        ..Default::default()
+    }
+}
+
+fn describe(key: &ResourceKey) -> String {
+    let kind = key.kind.to_lowercase();
+    if key.group.is_empty() {
+        format!("{kind}/{}", key.name)
+    } else {
+        format!("{kind}.{}/{}", key.group, key.name)
+    }
+}
+
+async fn ensure_namespace(ctx: &Context, name: &str) -> Result<(), String> {
+    let api: Api<Namespace> = Api::all(ctx.client.clone());
+    match api.get_opt(name).await {
+        Ok(Some(_)) => return Ok(()),
+        Ok(None) => {}
+        Err(e) => return Err(format!("reading namespace {name}: {e}")),
+    }
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&ns),
+    )
+    .await
+    .map(|_| tracing::info!(namespace = name, "created namespace"))
+    .map_err(|e| format!("creating namespace {name}: {e}"))
+}
+
+/// Runs the sync over `items`, updating their live side.
+pub(crate) async fn sync(
+    ctx: &Context,
+    items: &mut [Item],
+    request: &SyncRequest<'_>,
+) -> SyncOutcome {
+    let mut results = Vec::new();
+    if let Some(ns) = request.create_namespace
+        && let Err(message) = ensure_namespace(ctx, ns).await
+    {
+        return SyncOutcome {
+            phase: OperationPhase::Failed,
+            message,
+            results,
+        };
+    }
+    let mut to_apply: Vec<(usize, ResourceKey, Value)> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, it)| it.diff.kind != DiffKind::Unchanged)
+        .filter_map(|(i, it)| Some((i, it.key.clone(), it.desired.clone()?)))
+        .collect();
+    apply_order(&mut to_apply, |(_, k, v)| (k, v));
+    let to_apply: Vec<usize> = to_apply.into_iter().map(|(i, _, _)| i).collect();
+    for i in to_apply {
+        let item = &mut items[i];
+        let Some(desired) = item.desired.as_ref() else {
+            continue;
+        };
+        let verb = if item.live.is_some() {
+            "configured"
+        } else {
+            "created"
+        };
+        match live::apply(&ctx.client, &item.kind, &item.key, desired).await {
+            Ok(live) => {
+                tracing::info!(object = %item.key, verb, "applied");
+                item.live = Some(live);
+                results.push(result(
+                    item,
+                    ResultCode::Synced,
+                    format!("{} {verb}", describe(&item.key)),
+                ));
+            }
+            Err(e) => {
+                let message = format!("{}: {e}", describe(&item.key));
+                tracing::warn!(object = %item.key, error = %e, "apply failed");
+                results.push(result(item, ResultCode::SyncFailed, message.clone()));
+                return SyncOutcome {
+                    phase: OperationPhase::Failed,
+                    message: format!("one or more objects failed to apply, reason: {message}"),
+                    results,
+                };
+            }
+        }
+    }
+    let mut to_prune: Vec<(usize, ResourceKey, Value)> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, it)| it.desired.is_none())
+        .filter_map(|(i, it)| Some((i, it.key.clone(), it.live.clone()?)))
+        .collect();
+    prune_order(&mut to_prune, |(_, k, v)| (k, v));
+    let to_prune: Vec<usize> = to_prune.into_iter().map(|(i, _, _)| i).collect();
+    for i in to_prune {
+        let item = &mut items[i];
+        let live = item.live.as_ref().unwrap_or(&Value::Null);
+        if !request.prune {
+            results.push(result(
+                item,
+                ResultCode::PruneSkipped,
+                "ignored (requires pruning)".into(),
+            ));
+            continue;
+        }
+        if request.prune_disabled || has_sync_option(live, "Prune", "false") {
+            results.push(result(
+                item,
+                ResultCode::PruneSkipped,
+                "ignored (no prune)".into(),
+            ));
+            continue;
+        }
+        match live::delete(&ctx.client, &item.kind, &item.key).await {
+            Ok(()) => {
+                tracing::info!(object = %item.key, "pruned");
+                item.live = None;
+                results.push(result(item, ResultCode::Pruned, "pruned".into()));
+            }
+            Err(e) => {
+                let message = format!("{}: {e}", describe(&item.key));
+                results.push(result(item, ResultCode::SyncFailed, message.clone()));
+                return SyncOutcome {
+                    phase: OperationPhase::Failed,
+                    message: format!("one or more objects failed to prune, reason: {message}"),
+                    results,
+                };
+            }
+        }
+    }
+    SyncOutcome {
+        phase: OperationPhase::Succeeded,
+        message: "successfully synced (all tasks run)".to_string(),
+        results,
+    }
+}
