@@ -111,6 +111,21 @@ impl GitSshServer {
         Ok(server)
     }
 
+    /// The client's private key (OpenSSH format), as an Argo CD repository Secret holds it.
+    pub fn client_private_key(&self) -> anyhow::Result<String> {
+        Ok(std::fs::read_to_string(self.dir.path().join("client_key"))?)
+    }
+
+    /// The server's public host key (`ssh-ed25519 AAAA...`), for a known-hosts line.
+    pub fn host_public_key(&self) -> anyhow::Result<String> {
+        let text = std::fs::read_to_string(self.dir.path().join("host_key.pub"))?;
+        Ok(text
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" "))
+    }
+
     /// The SSH client configuration file (`ssh -F`).
     pub fn ssh_config(&self) -> PathBuf {
         self.dir.path().join("ssh_config")
