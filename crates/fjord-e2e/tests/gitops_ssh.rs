@@ -6,7 +6,8 @@
 //! configuration from the passwd home and /etc/ssh, not from $HOME, so the test cannot point it
 //! elsewhere). The key comes from an Argo CD
 //! repository Secret and the host key from the `argocd-ssh-known-hosts-cm` ConfigMap; an unknown
-//! host key is refused (no trust on first use) and leaves the cluster untouched.
+//! host key is refused (no trust on first use) and leaves the cluster untouched. With Git polling
+//! effectively off, a signed GitHub push webhook then brings the next commit live.
 //!
 //! This file holds one test on purpose: it sets FJORD_E2E_SSH_PORT for the whole process.
 
@@ -70,7 +71,7 @@ async fn wait(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "e2e: starts sshd and boots the embedded control plane"]
-async fn the_seed_application_verbatim_syncs_over_ssh() {
+async fn the_seed_application_verbatim_syncs_over_ssh_and_follows_a_webhook() {
     let server = GitSshServer::start().unwrap();
     assert!(
         Path::new("/etc/ssh/ssh_config.d/fjord-e2e.conf").exists(),
@@ -143,7 +144,8 @@ async fn the_seed_application_verbatim_syncs_over_ssh() {
     ]);
 
     let mut config = ControllerConfig::new("argocd", tc.scratch().join("git-cache"));
-    config.poll_interval = Duration::from_millis(500);
+    // No polling to speak of: after the first sync, only the webhook brings new commits in.
+    config.poll_interval = Duration::from_secs(3600);
     config.resync_interval = Duration::from_secs(3);
     config.error_retry_interval = Duration::from_millis(500);
     config.progressing_interval = Duration::from_millis(300);
@@ -208,5 +210,90 @@ async fn the_seed_application_verbatim_syncs_over_ssh() {
         "jsonpath={.spec.template.spec.containers[0].image}",
     ]);
     assert_eq!(image, "ghcr.io/my-org/payment-gateway:1.4.2");
+
+    // CI pushes a new image tag; GitHub calls the webhook (the payload names the HTTPS form of
+    // the repository: it matches the Application's SSH URL).
+    k(&[
+        "-n",
+        "argocd",
+        "create",
+        "secret",
+        "generic",
+        "argocd-secret",
+        "--from-literal=webhook.github.secret=hook-secret",
+    ]);
+    let kustomization = work
+        .path()
+        .join("k8s/overlays/production/kustomization.yaml");
+    let text = std::fs::read_to_string(&kustomization).unwrap();
+    std::fs::write(
+        &kustomization,
+        text.replace("newTag: 1.4.2", "newTag: 1.5.0"),
+    )
+    .unwrap();
+    git(
+        work.path(),
+        &ssh,
+        &["commit", "-q", "-am", "payment-gateway 1.5.0"],
+    );
+    git(work.path(), &ssh, &["push", "-q", URL, "main"]);
+    let new_commit = git(work.path(), &ssh, &["rev-parse", "HEAD"]);
+    let router = fjord_server::router(std::sync::Arc::new(fjord_server::AppState {
+        secrets: std::sync::Arc::new(fjord_server::kube_backend::KubeSecrets {
+            client: client.clone(),
+            namespace: "argocd".into(),
+        }),
+        refresher: std::sync::Arc::new(fjord_server::kube_backend::KubeRefresher {
+            client: client.clone(),
+            namespace: "argocd".into(),
+        }),
+        webhook_rate: Default::default(),
+    }));
+    let body = serde_json::to_vec(&serde_json::json!({
+        "ref": "refs/heads/main", "after": new_commit,
+        "repository": {"clone_url": "https://github.com/my-org/infra-config.git", "default_branch": "main"},
+        "commits": [{"modified": ["k8s/overlays/production/kustomization.yaml"]}]
+    }))
+    .unwrap();
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, b"hook-secret");
+    let signature: String = aws_lc_rs::hmac::sign(&key, &body)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let pushed_at = Instant::now();
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri("/api/webhook")
+        .header("x-github-event", "push")
+        .header("x-hub-signature-256", format!("sha256={signature}"))
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let resp = tower::ServiceExt::oneshot(router, req).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    wait(&apps, "Synced at the new commit after the webhook", |a| {
+        a.status
+            .as_ref()
+            .and_then(|s| s.sync.as_ref())
+            .is_some_and(|x| {
+                x.status == SyncStatusCode::Synced
+                    && x.revision.as_deref() == Some(new_commit.as_str())
+            })
+    })
+    .await;
+    eprintln!(
+        "commit to live through the webhook: {:?}",
+        pushed_at.elapsed()
+    );
+    let image = k(&[
+        "-n",
+        "payment-prod",
+        "get",
+        "deploy",
+        "payment-gateway",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(image, "ghcr.io/my-org/payment-gateway:1.5.0");
     controller.abort();
 }
