@@ -12,6 +12,9 @@ use anyhow::{Context, bail};
 /// Where the installed kubectl versions live (Debian/Google Cloud SDK package `kubectl`).
 const KUBECTL_DIR: &str = "/usr/lib/google-cloud-sdk/bin";
 
+/// The environment variable that points the end-to-end suite at a real cluster.
+pub const EXTERNAL_KUBECONFIG: &str = "FJORD_E2E_KUBECONFIG";
+
 /// A running embedded control plane with its own data directory and kubeconfig.
 pub struct TestCluster {
     /// The running server.
@@ -56,10 +59,22 @@ impl TestCluster {
         Self::start_with(ClusterOptions::default()).await
     }
 
-    /// Starts a cluster.
+    /// Starts a cluster — or, when `FJORD_E2E_KUBECONFIG` names a kubeconfig, uses that real
+    /// cluster instead (kind, k3d, ...): tests that need the embedded server's internals
+    /// (`server()`: restarts, compaction, the store) then fail saying so.
     pub async fn start_with(options: ClusterOptions) -> anyhow::Result<TestCluster> {
         let dir = tempfile::tempdir().context("creating a temporary directory")?;
         let data_dir = dir.path().join("data");
+        if let Some(external) = std::env::var_os(EXTERNAL_KUBECONFIG) {
+            return Ok(TestCluster {
+                server: None,
+                kubeconfig: PathBuf::from(external),
+                data_dir,
+                addr: "127.0.0.1:0".parse().expect("valid address"),
+                dir,
+                options,
+            });
+        }
         let kubeconfig = dir.path().join("kubeconfig");
         let mut tc = TestCluster {
             server: None,
@@ -105,9 +120,18 @@ impl TestCluster {
         }
     }
 
-    /// The running server.
+    /// The running embedded server.
     pub fn server(&self) -> &fjord_apiserver::RunningServer {
-        self.server.as_ref().expect("the cluster is running")
+        self.server.as_ref().unwrap_or_else(|| {
+            panic!(
+                "this test needs the embedded control plane (it is stopped, or {EXTERNAL_KUBECONFIG} points the suite at another cluster)"
+            )
+        })
+    }
+
+    /// Whether the suite runs against a cluster given by `FJORD_E2E_KUBECONFIG`.
+    pub fn is_external(&self) -> bool {
+        std::env::var_os(EXTERNAL_KUBECONFIG).is_some()
     }
 
     /// A scratch directory of this test.
@@ -159,8 +183,8 @@ pub fn kubectl_path(version: &str) -> anyhow::Result<PathBuf> {
 
 /// A kube-rs client for the cluster, from its kubeconfig.
 pub async fn client(tc: &TestCluster) -> kube::Client {
-    let kc = kube::config::Kubeconfig::from_yaml(&tc.server().kubeconfig)
-        .expect("the kubeconfig parses");
+    let text = std::fs::read_to_string(&tc.kubeconfig).expect("the kubeconfig is readable");
+    let kc = kube::config::Kubeconfig::from_yaml(&text).expect("the kubeconfig parses");
     let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
         .await
         .expect("the kubeconfig is usable");
