@@ -74,17 +74,10 @@ fn changed_files(commits: Option<&Value>) -> Vec<String> {
     files
 }
 
-/// A GitHub `push` event body.
-pub fn from_github(body: &Value) -> Option<PushEvent> {
-    let repos = strings_at(
-        body,
-        &[
-            "/repository/clone_url",
-            "/repository/ssh_url",
-            "/repository/html_url",
-            "/repository/git_url",
-        ],
-    );
+/// A push of a host that reports the repository's URLs at `repo_urls`, its default branch at
+/// `default_branch`, and `ref` and `commits[]` the common way (GitHub and GitLab both do).
+fn from_hosted(body: &Value, repo_urls: &[&str], default_branch: &str) -> Option<PushEvent> {
+    let repos = strings_at(body, repo_urls);
     if repos.is_empty() {
         return None;
     }
@@ -92,16 +85,30 @@ pub fn from_github(body: &Value) -> Option<PushEvent> {
         repos: repos.into_iter().map(normalize_repo_url).collect(),
         branch: branch_of(body.get("ref").and_then(Value::as_str)),
         default_branch: body
-            .pointer("/repository/default_branch")
+            .pointer(default_branch)
             .and_then(Value::as_str)
             .map(str::to_string),
         changed_files: changed_files(body.get("commits")),
     })
 }
 
+/// A GitHub `push` event body.
+pub fn from_github(body: &Value) -> Option<PushEvent> {
+    from_hosted(
+        body,
+        &[
+            "/repository/clone_url",
+            "/repository/ssh_url",
+            "/repository/html_url",
+            "/repository/git_url",
+        ],
+        "/repository/default_branch",
+    )
+}
+
 /// A GitLab `Push Hook` body.
 pub fn from_gitlab(body: &Value) -> Option<PushEvent> {
-    let repos = strings_at(
+    from_hosted(
         body,
         &[
             "/project/git_http_url",
@@ -110,19 +117,8 @@ pub fn from_gitlab(body: &Value) -> Option<PushEvent> {
             "/repository/git_http_url",
             "/repository/git_ssh_url",
         ],
-    );
-    if repos.is_empty() {
-        return None;
-    }
-    Some(PushEvent {
-        repos: repos.into_iter().map(normalize_repo_url).collect(),
-        branch: branch_of(body.get("ref").and_then(Value::as_str)),
-        default_branch: body
-            .pointer("/project/default_branch")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        changed_files: changed_files(body.get("commits")),
-    })
+        "/project/default_branch",
+    )
 }
 
 /// Fjord's generic form: `{"repository": URL, "ref": "refs/heads/main", "files": [...]}`.

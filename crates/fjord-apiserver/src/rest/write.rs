@@ -287,14 +287,33 @@ impl Api {
             ));
         }
         let key = rt.key(req.namespace.as_deref(), &name);
+        let stored = self.put(rt, &name, key, precondition, new, dry_run).await?;
+        Ok(json_response_with_warnings(
+            StatusCode::OK,
+            &self.as_served_version(req, &stored.value),
+            &warnings,
+        ))
+    }
+
+    /// Stores `object` under `key` when `precondition` holds (checks only, for a dry run) and runs
+    /// the write's side effects.
+    async fn put(
+        &self,
+        rt: &ResourceType,
+        name: &str,
+        key: String,
+        precondition: Precondition,
+        object: Value,
+        dry_run: bool,
+    ) -> ApiResult<StoredObject> {
         let stored = self
             .commit(
                 rt,
-                &name,
+                name,
                 Write {
                     key,
                     precondition,
-                    mutation: Mutation::Put(new),
+                    mutation: Mutation::Put(object),
                 },
                 dry_run,
             )
@@ -302,11 +321,7 @@ impl Api {
         if !dry_run {
             self.after_write(rt, &stored).await;
         }
-        Ok(json_response_with_warnings(
-            StatusCode::OK,
-            &self.as_served_version(req, &stored.value),
-            &warnings,
-        ))
+        Ok(stored)
     }
 
     /// DELETE of one object.
@@ -381,20 +396,8 @@ impl Api {
             )),
             lifecycle::DeletePlan::MarkDeleting(marked) => {
                 let stored = self
-                    .commit(
-                        rt,
-                        &name,
-                        Write {
-                            key,
-                            precondition,
-                            mutation: Mutation::Put(marked),
-                        },
-                        dry_run,
-                    )
+                    .put(rt, &name, key, precondition, marked, dry_run)
                     .await?;
-                if !dry_run {
-                    self.after_write(rt, &stored).await;
-                }
                 Ok(json_response(
                     StatusCode::OK,
                     &self.as_served_version(req, &stored.value),

@@ -26,21 +26,12 @@ pub fn run(args: InstallArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn valid_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
 fn manifests(args: &InstallArgs) -> anyhow::Result<String> {
-    if !valid_dns_label(&args.namespace) {
-        anyhow::bail!(
-            "--namespace {:?} is not a valid namespace name (lowercase letters, digits and '-')",
-            args.namespace
-        );
+    if let Err(cause) = fjord_apiserver::object::validate_name(
+        &args.namespace,
+        fjord_apiserver::object::NameRule::Label,
+    ) {
+        anyhow::bail!("--namespace: {}", cause.message);
     }
     if args.image.trim().is_empty() || args.image.contains(char::is_whitespace) {
         anyhow::bail!("--image {:?} is not a valid image reference", args.image);
