@@ -617,6 +617,40 @@ async fn broken_commits_and_unreachable_repositories_set_conditions_and_touch_no
     );
     assert!(dyn_ns.get_opt(NS).await.unwrap().is_some());
 
+    // A project that does not allow the destination.
+    let projects: Api<fjord_engine::types::AppProject> =
+        Api::namespaced(s.client.clone(), "argocd");
+    let restricted: fjord_engine::types::AppProject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+        "metadata": {"name": "restricted", "namespace": "argocd"},
+        "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "staging"}]}
+    }))
+    .unwrap();
+    projects
+        .create(&PostParams::default(), &restricted)
+        .await
+        .unwrap();
+    let body =
+        serde_json::json!({"spec": {"project": "restricted", "source": {"repoURL": s.repo.url()}}});
+    s.apps
+        .patch(
+            APP,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&body),
+        )
+        .await
+        .unwrap();
+    s.wait_app("an InvalidSpecError for the forbidden destination", |a| {
+        condition_message(a, "InvalidSpecError").is_some_and(|m| m.contains("restricted"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        snapshot(&s),
+        before,
+        "nothing applied outside the project's destinations"
+    );
+
     s.stop().await;
 }
 

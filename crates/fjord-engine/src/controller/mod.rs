@@ -14,6 +14,7 @@
 mod heal;
 pub mod install;
 mod live;
+mod project;
 mod reconcile;
 mod source;
 mod status;

@@ -127,6 +127,9 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         )
         .await;
     }
+    if let Err(message) = super::project::check(ctx, app).await? {
+        return fail(ctx, app, condition_type::INVALID_SPEC_ERROR, &message, None).await;
+    }
     let refresh = Refresh::from_annotation(app.annotation(ANNOTATION_REFRESH));
     let auth = auth_for(ctx, &source.repo_url).await?;
     let app_key = format!("{}/{}", app.namespace(), app.name());
