@@ -185,6 +185,16 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
             .await;
         }
     };
+    if let Err(message) = confirm(ctx, &mut items, &options).await? {
+        return fail(
+            ctx,
+            app,
+            condition_type::COMPARISON_ERROR,
+            &message,
+            Some(&fetched.commit),
+        )
+        .await;
+    }
     let diffs: Vec<_> = items.iter().map(|i| i.diff.clone()).collect();
     let before = sync_status(spec, &diffs, Some(&fetched.commit));
 
@@ -384,6 +394,34 @@ fn app_health(items: &[Item]) -> HealthStatus {
     )
 }
 
+/// Re-reads from the API every object the (possibly lagging) cache showed out of sync, and
+/// compares again; tracked objects found gone are dropped.
+async fn confirm(
+    ctx: &Context,
+    items: &mut Vec<Item>,
+    options: &DiffOptions,
+) -> Result<Result<(), String>, ControllerError> {
+    for item in items.iter_mut() {
+        if item.diff.kind == crate::diff::DiffKind::Unchanged {
+            continue;
+        }
+        item.live = live::get(&ctx.client, &item.kind, &item.key).await?;
+        if item.desired.is_none() && item.live.is_none() {
+            continue;
+        }
+        match diff(item.desired.as_ref(), item.live.as_ref(), options) {
+            Ok(d) => item.diff = d,
+            Err(e) => {
+                return Ok(Err(format!(
+                    "Failed to compare desired state to live state: {e}"
+                )));
+            }
+        }
+    }
+    items.retain(|i| i.desired.is_some() || i.live.is_some());
+    Ok(Ok(()))
+}
+
 /// Prepares desired objects, reads live ones (desired, and previously tracked ones no longer
 /// rendered) and diffs them. `Err(message)` is a comparison failure for a condition.
 async fn compare(
@@ -426,7 +464,10 @@ async fn compare(
             continue;
         }
         ctx.watches.ensure(&gvk, &kind);
-        let live = live::get(&ctx.client, &kind, &key).await?;
+        let live = match ctx.watches.cached(&gvk, &kind, &key) {
+            Some(cached) => cached,
+            None => live::get(&ctx.client, &kind, &key).await?,
+        };
         let diff = match diff(Some(&obj), live.as_ref(), options) {
             Ok(d) => d,
             Err(e) => {
@@ -464,7 +505,11 @@ async fn compare(
             continue;
         };
         ctx.watches.ensure(&gvk, &kind);
-        let Some(live) = live::get(&ctx.client, &kind, &key).await? else {
+        let cached = match ctx.watches.cached(&gvk, &kind, &key) {
+            Some(cached) => cached,
+            None => live::get(&ctx.client, &kind, &key).await?,
+        };
+        let Some(live) = cached else {
             continue;
         };
         if !is_tracked_by(&live, &instance) {
