@@ -641,7 +641,8 @@ async fn broken_commits_and_unreachable_repositories_set_conditions_and_touch_no
         .await
         .unwrap();
     s.wait_app("an InvalidSpecError for the forbidden destination", |a| {
-        condition_message(a, "InvalidSpecError").is_some_and(|m| m.contains("restricted"))
+        condition_message(a, "InvalidSpecError")
+            .is_some_and(|m| m.contains("restricted") && m.contains("do not match"))
     })
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -16,6 +16,7 @@ pub mod install;
 mod live;
 mod project;
 mod reconcile;
+mod settings;
 mod source;
 mod status;
 mod sync;
@@ -125,6 +126,7 @@ pub(crate) struct Context {
     pub watches: watch::Watches,
     pub checks: Mutex<HashMap<String, SourceCheck>>,
     pub heals: heal::HealTracker,
+    pub settings: settings::Settings,
     pub source_types: Mutex<HashMap<crate::render::cache::RenderKey, crate::render::SourceType>>,
 }
 
@@ -145,6 +147,7 @@ pub async fn run(
         checks: Mutex::new(HashMap::new()),
         source_types: Mutex::new(HashMap::new()),
         heals: heal::HealTracker::default(),
+        settings: settings::Settings::start(&client, &config.namespace),
         client,
         config,
     });

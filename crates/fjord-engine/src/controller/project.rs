@@ -59,12 +59,16 @@ pub(crate) async fn check(
     } else {
         app.spec.project.as_str()
     };
-    let api: Api<AppProject> = Api::namespaced(ctx.client.clone(), &ctx.config.namespace);
-    let Some(project) = api
-        .get_opt(name)
-        .await
-        .map_err(kube_err(format!("reading AppProject {name}")))?
-    else {
+    let project = match ctx.settings.project(name) {
+        Some(cached) => cached.map(|p| p.as_ref().clone()),
+        None => {
+            let api: Api<AppProject> = Api::namespaced(ctx.client.clone(), &ctx.config.namespace);
+            api.get_opt(name)
+                .await
+                .map_err(kube_err(format!("reading AppProject {name}")))?
+        }
+    };
+    let Some(project) = project else {
         return Ok(Err(format!(
             "Application referencing project {name} which does not exist"
         )));
