@@ -724,5 +724,36 @@ async fn manual_application_syncs_only_on_an_operation_and_then_stays_quiet() {
         "no status write without a change"
     );
 
+    // Deleting the Application with Argo CD's resources finalizer deletes what it tracks.
+    let body =
+        serde_json::json!({"metadata": {"finalizers": ["resources-finalizer.argocd.argoproj.io"]}});
+    s.apps
+        .patch(
+            APP,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&body),
+        )
+        .await
+        .unwrap();
+    s.apps.delete(APP, &Default::default()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.apps.get_opt(APP).await.unwrap().is_some() {
+        assert!(Instant::now() < deadline, "the Application is finalized");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for (kind, name) in [
+        ("deployment", "payment-gateway"),
+        ("service", "payment-gateway"),
+    ] {
+        assert!(
+            !s.exists(&["get", kind, name, "-n", NS]),
+            "{kind}/{name} deleted with the Application"
+        );
+    }
+    assert!(
+        s.exists(&["get", "namespace", NS]),
+        "the namespace is not tracked and stays"
+    );
+
     s.stop().await;
 }

@@ -91,7 +91,10 @@ async fn fail(
 
 async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, ControllerError> {
     if app.metadata.deletion_timestamp.is_some() {
-        return Ok(Action::await_change());
+        return Ok(match super::finalize::finalize(ctx, app).await? {
+            Some(again) => Action::requeue(again),
+            None => Action::await_change(),
+        });
     }
     let spec = &app.spec;
     let source = match (&spec.source, spec.sources.is_empty()) {
