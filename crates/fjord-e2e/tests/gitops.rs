@@ -757,3 +757,63 @@ async fn manual_application_syncs_only_on_an_operation_and_then_stays_quiet() {
 
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: runs the Application controller against the embedded control plane and a local git repository"]
+async fn a_crd_and_its_custom_resources_sync_together() {
+    let s = Setup::start().await;
+    std::fs::create_dir_all(s.repo.work.join("widgets")).unwrap();
+    std::fs::write(
+        s.repo.work.join("widgets/crd.yaml"),
+        r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        s.repo.work.join("widgets/widget.yaml"),
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: sprocket\nspec:\n  size: 3\n",
+    )
+    .unwrap();
+    let commit = s.repo.commit("a CRD and a Widget");
+    let app: Application = serde_json::from_value(serde_json::json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": APP, "namespace": "argocd"},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": s.repo.url(), "path": "widgets", "targetRevision": "main"},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": "widgets"},
+            "syncPolicy": {"automated": {"prune": true, "selfHeal": true}, "syncOptions": ["CreateNamespace=true"]}
+        }
+    }))
+    .unwrap();
+    s.apps.create(&PostParams::default(), &app).await.unwrap();
+    let app = s.synced_healthy_at(&commit).await;
+    let widget = s.kubectl_json(&["get", "widgets.example.com", "sprocket", "-n", "widgets"]);
+    assert_eq!(widget["spec"]["size"], 3);
+    let status = app.status.as_ref().unwrap();
+    assert_eq!(status.source_type.as_deref(), Some("Directory"));
+    assert!(
+        status
+            .resources
+            .iter()
+            .any(|r| r.kind == "Widget" && r.namespace == "widgets"),
+        "{:?}",
+        status.resources
+    );
+    s.stop().await;
+}

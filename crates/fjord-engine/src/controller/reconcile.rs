@@ -444,7 +444,11 @@ async fn compare(
             .and_then(|v| v.as_str())
             .unwrap_or("");
         let gvk = gvk_of(api_version, &d.key.kind);
-        let Some(kind) = ctx.kinds.lookup(&ctx.client, &gvk).await? else {
+        let found = match ctx.kinds.lookup(&ctx.client, &gvk).await? {
+            Some(k) => Some(k),
+            None => live::kind_from_crds(fetched.rendered.objects.iter().map(|o| &o.object), &gvk),
+        };
+        let Some(kind) = found else {
             return Ok(Err(format!(
                 "Failed to load target state: {} (document {}): the server could not find the requested resource: {api_version} {} {:?} (unknown kind)",
                 d.file, d.document, d.key.kind, d.key.name
@@ -466,10 +470,14 @@ async fn compare(
         if !seen.insert(key.clone()) {
             continue;
         }
-        ctx.watches.ensure(&gvk, &kind);
-        let live = match ctx.watches.cached(&gvk, &kind, &key) {
-            Some(cached) => cached,
-            None => live::get(&ctx.client, &kind, &key).await?,
+        let live = if kind.pending {
+            live::get(&ctx.client, &kind, &key).await?
+        } else {
+            ctx.watches.ensure(&gvk, &kind);
+            match ctx.watches.cached(&gvk, &kind, &key) {
+                Some(cached) => cached,
+                None => live::get(&ctx.client, &kind, &key).await?,
+            }
         };
         let diff = match diff(Some(&obj), live.as_ref(), options) {
             Ok(d) => d,
