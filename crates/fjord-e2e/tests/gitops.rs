@@ -102,6 +102,10 @@ struct Setup {
 
 impl Setup {
     async fn start() -> Setup {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(tune: impl FnOnce(&mut ControllerConfig)) -> Setup {
         let tc = TestCluster::start().await.expect("cluster starts");
         let client = fjord_e2e::client(&tc).await;
         install::install_crds(&client).await.expect("CRDs install");
@@ -114,6 +118,7 @@ impl Setup {
         config.resync_interval = Duration::from_secs(5);
         config.error_retry_interval = Duration::from_millis(500);
         config.progressing_interval = Duration::from_millis(300);
+        tune(&mut config);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let c = client.clone();
         let controller = tokio::spawn(async move {
@@ -814,6 +819,76 @@ spec:
             .any(|r| r.kind == "Widget" && r.namespace == "widgets"),
         "{:?}",
         status.resources
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: runs the Application controller against the embedded control plane and a local git repository"]
+async fn the_refresh_annotation_picks_up_a_new_commit_before_the_poll_interval() {
+    let s = Setup::start_with(|c| {
+        c.poll_interval = Duration::from_secs(3600);
+        c.resync_interval = Duration::from_secs(3600);
+    })
+    .await;
+    let first = git(&s.repo.work, &["rev-parse", "HEAD"]);
+    s.create_seed().await;
+    s.synced_healthy_at(&first).await;
+    s.repo.edit(
+        "k8s/overlays/production/kustomization.yaml",
+        "newTag: 1.4.2",
+        "newTag: 1.4.9",
+    );
+    let second = s.repo.commit("1.4.9");
+    // Reconciles triggered meanwhile (live changes) do not check the remote again.
+    s.tc.kubectl_ok(
+        KUBECTL,
+        &[
+            "annotate",
+            "deployment",
+            "payment-gateway",
+            "-n",
+            NS,
+            "poke=1",
+        ],
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let app = s.apps.get(APP).await.unwrap();
+    assert_eq!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .sync
+            .as_ref()
+            .unwrap()
+            .revision
+            .as_deref(),
+        Some(first.as_str()),
+        "no remote check before the poll interval"
+    );
+    let body =
+        serde_json::json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}});
+    s.apps
+        .patch(
+            APP,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&body),
+        )
+        .await
+        .unwrap();
+    let app = s.synced_healthy_at(&second).await;
+    assert!(
+        app.metadata
+            .annotations
+            .as_ref()
+            .is_none_or(|a| !a.contains_key("argocd.argoproj.io/refresh")),
+        "the refresh annotation is removed"
+    );
+    let dep = s.kubectl_json(&["get", "deployment", "payment-gateway", "-n", NS]);
+    assert_eq!(
+        dep["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/my-org/payment-gateway:1.4.9"
     );
     s.stop().await;
 }

@@ -38,9 +38,11 @@ pub(crate) fn kind_from_crds<'a>(
         if spec.get("group")?.as_str()? != gvk.group || names.get("kind")?.as_str()? != gvk.kind {
             return None;
         }
-        let served = spec.get("versions")?.as_array()?.iter().any(|v| {
-            v.get("name").and_then(Value::as_str) == Some(gvk.version.as_str())
-        });
+        let served = spec
+            .get("versions")?
+            .as_array()?
+            .iter()
+            .any(|v| v.get("name").and_then(Value::as_str) == Some(gvk.version.as_str()));
         if !served {
             return None;
         }

@@ -208,6 +208,22 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     let sync_opts = SyncOptions::parse(spec.sync_options());
     let mut spec_problems: Vec<String> = rule_errors.iter().map(|e| e.to_string()).collect();
     spec_problems.extend(sync_opts.condition_message());
+    let hooks: Vec<String> = items
+        .iter()
+        .filter(|i| {
+            i.desired
+                .as_ref()
+                .and_then(|d| crate::resource::annotation(d, crate::resource::ANNOTATION_HOOK))
+                .is_some()
+        })
+        .map(|i| i.key.to_string())
+        .collect();
+    if !hooks.is_empty() {
+        spec_problems.push(format!(
+            "resource hooks (argocd.argoproj.io/hook) are not supported yet; applied as plain resources: {}",
+            hooks.join(", ")
+        ));
+    }
     if !spec_problems.is_empty() {
         set_condition(
             &mut status.conditions,
