@@ -17,6 +17,7 @@ pub mod install;
 mod live;
 mod project;
 mod reconcile;
+mod retry;
 mod settings;
 mod source;
 mod status;

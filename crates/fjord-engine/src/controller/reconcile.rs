@@ -239,6 +239,10 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         .and_then(|o| o.sync_result.as_ref())
         .map(|r| r.revision.as_str());
     let last_failed = last.is_some_and(|o| o.phase != OperationPhase::Succeeded);
+    let retry = last
+        .filter(|_| last_failed)
+        .and_then(|o| super::retry::next_retry(policy.retry.as_ref(), o));
+    let retry_count = last.and_then(|o| o.retry_count).unwrap_or(0);
     let self_heal = policy
         .automated
         .as_ref()
@@ -248,10 +252,11 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     let mut automated = manual.is_none()
         && policy.is_automated()
         && before.status == SyncStatusCode::OutOfSync
-        && !(same_revision && last_failed)
+        && !(same_revision && last_failed && retry != Some(Duration::ZERO))
         && (self_heal || !same_revision);
+    let retrying = automated && same_revision && last_failed;
     let mut heal_wait = None;
-    if automated && same_revision {
+    if automated && same_revision && !retrying {
         let wait = ctx.heals.wait(&app_key);
         let drift = super::heal::describe_drift(&items);
         if wait.is_zero() {
@@ -316,7 +321,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
             }),
             started_at: started.clone(),
             finished_at: Some(finished.clone()),
-            retry_count: None,
+            retry_count: retrying.then_some(retry_count + 1),
             extra: Default::default(),
         });
         let succeeded = outcome.phase == OperationPhase::Succeeded;
@@ -380,6 +385,9 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     } else {
         ctx.config.resync_interval.min(ctx.config.poll_interval)
     };
+    if let Some(wait) = retry.filter(|w| !w.is_zero() && same_revision) {
+        next = next.min(wait + Duration::from_millis(50));
+    }
     if let Some(wait) = heal_wait {
         next = next.min(wait + Duration::from_millis(50));
     }
