@@ -11,6 +11,7 @@
 //! Everything here talks to the API; the decisions are the pure stages' (`diff`, `plan`,
 //! `health`, `status`).
 
+mod compare;
 mod finalize;
 mod heal;
 pub mod install;
