@@ -102,6 +102,10 @@ struct Setup {
 
 impl Setup {
     async fn start() -> Setup {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(tune: impl FnOnce(&mut ControllerConfig)) -> Setup {
         let tc = TestCluster::start().await.expect("cluster starts");
         let client = fjord_e2e::client(&tc).await;
         install::install_crds(&client).await.expect("CRDs install");
@@ -114,6 +118,7 @@ impl Setup {
         config.resync_interval = Duration::from_secs(5);
         config.error_retry_interval = Duration::from_millis(500);
         config.progressing_interval = Duration::from_millis(300);
+        tune(&mut config);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let c = client.clone();
         let controller = tokio::spawn(async move {
@@ -617,6 +622,41 @@ async fn broken_commits_and_unreachable_repositories_set_conditions_and_touch_no
     );
     assert!(dyn_ns.get_opt(NS).await.unwrap().is_some());
 
+    // A project that does not allow the destination.
+    let projects: Api<fjord_engine::types::AppProject> =
+        Api::namespaced(s.client.clone(), "argocd");
+    let restricted: fjord_engine::types::AppProject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+        "metadata": {"name": "restricted", "namespace": "argocd"},
+        "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "staging"}]}
+    }))
+    .unwrap();
+    projects
+        .create(&PostParams::default(), &restricted)
+        .await
+        .unwrap();
+    let body =
+        serde_json::json!({"spec": {"project": "restricted", "source": {"repoURL": s.repo.url()}}});
+    s.apps
+        .patch(
+            APP,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&body),
+        )
+        .await
+        .unwrap();
+    s.wait_app("an InvalidSpecError for the forbidden destination", |a| {
+        condition_message(a, "InvalidSpecError")
+            .is_some_and(|m| m.contains("restricted") && m.contains("do not match"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        snapshot(&s),
+        before,
+        "nothing applied outside the project's destinations"
+    );
+
     s.stop().await;
 }
 
@@ -689,5 +729,166 @@ async fn manual_application_syncs_only_on_an_operation_and_then_stays_quiet() {
         "no status write without a change"
     );
 
+    // Deleting the Application with Argo CD's resources finalizer deletes what it tracks.
+    let body =
+        serde_json::json!({"metadata": {"finalizers": ["resources-finalizer.argocd.argoproj.io"]}});
+    s.apps
+        .patch(
+            APP,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&body),
+        )
+        .await
+        .unwrap();
+    s.apps.delete(APP, &Default::default()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.apps.get_opt(APP).await.unwrap().is_some() {
+        assert!(Instant::now() < deadline, "the Application is finalized");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for (kind, name) in [
+        ("deployment", "payment-gateway"),
+        ("service", "payment-gateway"),
+    ] {
+        assert!(
+            !s.exists(&["get", kind, name, "-n", NS]),
+            "{kind}/{name} deleted with the Application"
+        );
+    }
+    assert!(
+        s.exists(&["get", "namespace", NS]),
+        "the namespace is not tracked and stays"
+    );
+
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: runs the Application controller against the embedded control plane and a local git repository"]
+async fn a_crd_and_its_custom_resources_sync_together() {
+    let s = Setup::start().await;
+    std::fs::create_dir_all(s.repo.work.join("widgets")).unwrap();
+    std::fs::write(
+        s.repo.work.join("widgets/crd.yaml"),
+        r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        s.repo.work.join("widgets/widget.yaml"),
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: sprocket\nspec:\n  size: 3\n",
+    )
+    .unwrap();
+    let commit = s.repo.commit("a CRD and a Widget");
+    let app: Application = serde_json::from_value(serde_json::json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": APP, "namespace": "argocd"},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": s.repo.url(), "path": "widgets", "targetRevision": "main"},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": "widgets"},
+            "syncPolicy": {"automated": {"prune": true, "selfHeal": true}, "syncOptions": ["CreateNamespace=true"]}
+        }
+    }))
+    .unwrap();
+    s.apps.create(&PostParams::default(), &app).await.unwrap();
+    let app = s.synced_healthy_at(&commit).await;
+    let widget = s.kubectl_json(&["get", "widgets.example.com", "sprocket", "-n", "widgets"]);
+    assert_eq!(widget["spec"]["size"], 3);
+    let status = app.status.as_ref().unwrap();
+    assert_eq!(status.source_type.as_deref(), Some("Directory"));
+    assert!(
+        status
+            .resources
+            .iter()
+            .any(|r| r.kind == "Widget" && r.namespace == "widgets"),
+        "{:?}",
+        status.resources
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: runs the Application controller against the embedded control plane and a local git repository"]
+async fn the_refresh_annotation_picks_up_a_new_commit_before_the_poll_interval() {
+    let s = Setup::start_with(|c| {
+        c.poll_interval = Duration::from_secs(3600);
+        c.resync_interval = Duration::from_secs(3600);
+    })
+    .await;
+    let first = git(&s.repo.work, &["rev-parse", "HEAD"]);
+    s.create_seed().await;
+    s.synced_healthy_at(&first).await;
+    s.repo.edit(
+        "k8s/overlays/production/kustomization.yaml",
+        "newTag: 1.4.2",
+        "newTag: 1.4.9",
+    );
+    let second = s.repo.commit("1.4.9");
+    // Reconciles triggered meanwhile (live changes) do not check the remote again.
+    s.tc.kubectl_ok(
+        KUBECTL,
+        &[
+            "annotate",
+            "deployment",
+            "payment-gateway",
+            "-n",
+            NS,
+            "poke=1",
+        ],
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let app = s.apps.get(APP).await.unwrap();
+    assert_eq!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .sync
+            .as_ref()
+            .unwrap()
+            .revision
+            .as_deref(),
+        Some(first.as_str()),
+        "no remote check before the poll interval"
+    );
+    let body =
+        serde_json::json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}});
+    s.apps
+        .patch(
+            APP,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&body),
+        )
+        .await
+        .unwrap();
+    let app = s.synced_healthy_at(&second).await;
+    assert!(
+        app.metadata
+            .annotations
+            .as_ref()
+            .is_none_or(|a| !a.contains_key("argocd.argoproj.io/refresh")),
+        "the refresh annotation is removed"
+    );
+    let dep = s.kubectl_json(&["get", "deployment", "payment-gateway", "-n", NS]);
+    assert_eq!(
+        dep["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/my-org/payment-gateway:1.4.9"
+    );
     s.stop().await;
 }

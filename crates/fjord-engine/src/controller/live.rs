@@ -14,11 +14,45 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// A served kind.
+/// A served kind (or one a CRD in the same render will serve: `pending`).
 #[derive(Clone, Debug)]
 pub(crate) struct Kind {
     pub resource: ApiResource,
     pub namespaced: bool,
+    /// Defined by a CRD of the same render, not served yet.
+    pub pending: bool,
+}
+
+/// The kind `gvk` as defined by one of `objects` (a CustomResourceDefinition with that group,
+/// kind and version), for objects whose CRD is applied in the same sync.
+pub(crate) fn kind_from_crds<'a>(
+    objects: impl IntoIterator<Item = &'a Value>,
+    gvk: &GroupVersionKind,
+) -> Option<Kind> {
+    objects.into_iter().find_map(|o| {
+        if o.get("kind")?.as_str()? != "CustomResourceDefinition" {
+            return None;
+        }
+        let spec = o.get("spec")?;
+        let names = spec.get("names")?;
+        if spec.get("group")?.as_str()? != gvk.group || names.get("kind")?.as_str()? != gvk.kind {
+            return None;
+        }
+        let served = spec
+            .get("versions")?
+            .as_array()?
+            .iter()
+            .any(|v| v.get("name").and_then(Value::as_str) == Some(gvk.version.as_str()));
+        if !served {
+            return None;
+        }
+        let plural = names.get("plural")?.as_str()?;
+        Some(Kind {
+            resource: ApiResource::from_gvk_with_plural(gvk, plural),
+            namespaced: spec.get("scope").and_then(Value::as_str) != Some("Cluster"),
+            pending: true,
+        })
+    })
 }
 
 /// Discovery results by GVK.
@@ -56,6 +90,7 @@ impl KindCache {
                 let kind = Kind {
                     resource,
                     namespaced: caps.scope == Scope::Namespaced,
+                    pending: false,
                 };
                 self.kinds
                     .lock()
@@ -87,10 +122,12 @@ pub(crate) async fn get(
     kind: &Kind,
     key: &ResourceKey,
 ) -> Result<Option<Value>, ControllerError> {
-    let obj = api(client, kind, &key.namespace)
-        .get_opt(&key.name)
-        .await
-        .map_err(kube_err(format!("reading {key}")))?;
+    let obj = match api(client, kind, &key.namespace).get_opt(&key.name).await {
+        Ok(o) => o,
+        // A kind whose CRD is not applied yet has no objects.
+        Err(_) if kind.pending => None,
+        Err(e) => return Err(kube_err(format!("reading {key}"))(e)),
+    };
     obj.map(|o| {
         serde_json::to_value(o).map_err(|source| ControllerError::Json {
             step: format!("reading {key}"),

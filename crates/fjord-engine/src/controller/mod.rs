@@ -11,10 +11,15 @@
 //! Everything here talks to the API; the decisions are the pure stages' (`diff`, `plan`,
 //! `health`, `status`).
 
+mod compare;
+mod finalize;
 mod heal;
 pub mod install;
 mod live;
+mod project;
 mod reconcile;
+mod retry;
+mod settings;
 mod source;
 mod status;
 mod sync;
@@ -124,6 +129,7 @@ pub(crate) struct Context {
     pub watches: watch::Watches,
     pub checks: Mutex<HashMap<String, SourceCheck>>,
     pub heals: heal::HealTracker,
+    pub settings: settings::Settings,
     pub source_types: Mutex<HashMap<crate::render::cache::RenderKey, crate::render::SourceType>>,
 }
 
@@ -144,6 +150,7 @@ pub async fn run(
         checks: Mutex::new(HashMap::new()),
         source_types: Mutex::new(HashMap::new()),
         heals: heal::HealTracker::default(),
+        settings: settings::Settings::start(&client, &config.namespace),
         client,
         config,
     });

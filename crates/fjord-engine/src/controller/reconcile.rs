@@ -4,16 +4,14 @@
 //! [`fail`]: a condition, `sync.status: Unknown`, the previous resources kept, and no
 //! request that changes a live object.
 
-use super::live::{self, gvk_of};
-use super::source::{Fetched, auth_for, fetch_and_render};
+use super::compare::{compare, confirm};
+use super::source::{auth_for, fetch_and_render};
 use super::status::{self as write_status, Cleanup};
 use super::sync::{self, Item, SyncRequest};
 use super::{Context, ControllerError, now};
 use crate::diff::{DiffOptions, IgnoreRules, diff};
 use crate::health::{HealthStatus, aggregate, assess};
-use crate::resource::{
-    ANNOTATION_REFRESH, ResourceKey, app_instance_name, is_tracked_by, prepare_desired,
-};
+use crate::resource::ANNOTATION_REFRESH;
 use crate::source::Refresh;
 use crate::status::{clear_condition, resource_status, set_condition, summary, sync_status};
 use crate::sync_options::SyncOptions;
@@ -23,7 +21,6 @@ use crate::types::{
     SyncOperationResult, SyncStatusCode, condition_type, push_history,
 };
 use kube::runtime::controller::Action;
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
@@ -91,7 +88,10 @@ async fn fail(
 
 async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, ControllerError> {
     if app.metadata.deletion_timestamp.is_some() {
-        return Ok(Action::await_change());
+        return Ok(match super::finalize::finalize(ctx, app).await? {
+            Some(again) => Action::requeue(again),
+            None => Action::await_change(),
+        });
     }
     let spec = &app.spec;
     let source = match (&spec.source, spec.sources.is_empty()) {
@@ -126,6 +126,9 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
             None,
         )
         .await;
+    }
+    if let Err(message) = super::project::check(ctx, app).await? {
+        return fail(ctx, app, condition_type::INVALID_SPEC_ERROR, &message, None).await;
     }
     let refresh = Refresh::from_annotation(app.annotation(ANNOTATION_REFRESH));
     let auth = auth_for(ctx, &source.repo_url).await?;
@@ -182,6 +185,16 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
             .await;
         }
     };
+    if let Err(message) = confirm(ctx, &mut items, &options).await? {
+        return fail(
+            ctx,
+            app,
+            condition_type::COMPARISON_ERROR,
+            &message,
+            Some(&fetched.commit),
+        )
+        .await;
+    }
     let diffs: Vec<_> = items.iter().map(|i| i.diff.clone()).collect();
     let before = sync_status(spec, &diffs, Some(&fetched.commit));
 
@@ -192,6 +205,22 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     let sync_opts = SyncOptions::parse(spec.sync_options());
     let mut spec_problems: Vec<String> = rule_errors.iter().map(|e| e.to_string()).collect();
     spec_problems.extend(sync_opts.condition_message());
+    let hooks: Vec<String> = items
+        .iter()
+        .filter(|i| {
+            i.desired
+                .as_ref()
+                .and_then(|d| crate::resource::annotation(d, crate::resource::ANNOTATION_HOOK))
+                .is_some()
+        })
+        .map(|i| i.key.to_string())
+        .collect();
+    if !hooks.is_empty() {
+        spec_problems.push(format!(
+            "resource hooks (argocd.argoproj.io/hook) are not supported yet; applied as plain resources: {}",
+            hooks.join(", ")
+        ));
+    }
     if !spec_problems.is_empty() {
         set_condition(
             &mut status.conditions,
@@ -207,6 +236,10 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         .and_then(|o| o.sync_result.as_ref())
         .map(|r| r.revision.as_str());
     let last_failed = last.is_some_and(|o| o.phase != OperationPhase::Succeeded);
+    let retry = last
+        .filter(|_| last_failed)
+        .and_then(|o| super::retry::next_retry(policy.retry.as_ref(), o));
+    let retry_count = last.and_then(|o| o.retry_count).unwrap_or(0);
     let self_heal = policy
         .automated
         .as_ref()
@@ -216,10 +249,11 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     let mut automated = manual.is_none()
         && policy.is_automated()
         && before.status == SyncStatusCode::OutOfSync
-        && !(same_revision && last_failed)
+        && !(same_revision && last_failed && retry != Some(Duration::ZERO))
         && (self_heal || !same_revision);
+    let retrying = automated && same_revision && last_failed;
     let mut heal_wait = None;
-    if automated && same_revision {
+    if automated && same_revision && !retrying {
         let wait = ctx.heals.wait(&app_key);
         let drift = super::heal::describe_drift(&items);
         if wait.is_zero() {
@@ -284,7 +318,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
             }),
             started_at: started.clone(),
             finished_at: Some(finished.clone()),
-            retry_count: None,
+            retry_count: retrying.then_some(retry_count + 1),
             extra: Default::default(),
         });
         let succeeded = outcome.phase == OperationPhase::Succeeded;
@@ -348,6 +382,9 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     } else {
         ctx.config.resync_interval.min(ctx.config.poll_interval)
     };
+    if let Some(wait) = retry.filter(|w| !w.is_zero() && same_revision) {
+        next = next.min(wait + Duration::from_millis(50));
+    }
     if let Some(wait) = heal_wait {
         next = next.min(wait + Duration::from_millis(50));
     }
@@ -379,110 +416,4 @@ fn app_health(items: &[Item]) -> HealthStatus {
             .filter(|i| i.desired.is_some())
             .map(|i| i.live.as_ref()),
     )
-}
-
-/// Prepares desired objects, reads live ones (desired, and previously tracked ones no longer
-/// rendered) and diffs them. `Err(message)` is a comparison failure for a condition.
-async fn compare(
-    ctx: &Context,
-    app: &Application,
-    fetched: &Fetched,
-    options: &DiffOptions,
-) -> Result<Result<Vec<Item>, String>, ControllerError> {
-    let instance = app_instance_name(app.name(), app.namespace(), &ctx.config.namespace);
-    let dest_ns = app.spec.destination.namespace.as_deref().unwrap_or("");
-    let mut items = Vec::new();
-    let mut seen: HashSet<ResourceKey> = HashSet::new();
-    for d in &fetched.rendered.objects {
-        let api_version = d
-            .object
-            .get("apiVersion")
-            .and_then(|v| v.as_str())
-            .unwrap_or("");
-        let gvk = gvk_of(api_version, &d.key.kind);
-        let Some(kind) = ctx.kinds.lookup(&ctx.client, &gvk).await? else {
-            return Ok(Err(format!(
-                "Failed to load target state: {} (document {}): the server could not find the requested resource: {api_version} {} {:?} (unknown kind)",
-                d.file, d.document, d.key.kind, d.key.name
-            )));
-        };
-        let mut obj = d.object.clone();
-        let Some(key) = prepare_desired(&mut obj, &instance, dest_ns, kind.namespaced) else {
-            return Ok(Err(format!(
-                "{}: document {}: missing kind or name",
-                d.file, d.document
-            )));
-        };
-        if kind.namespaced && key.namespace.is_empty() {
-            return Ok(Err(format!(
-                "{}: {key}: namespaced object without a namespace and no spec.destination.namespace",
-                d.file
-            )));
-        }
-        if !seen.insert(key.clone()) {
-            continue;
-        }
-        ctx.watches.ensure(&gvk, &kind);
-        let live = live::get(&ctx.client, &kind, &key).await?;
-        let diff = match diff(Some(&obj), live.as_ref(), options) {
-            Ok(d) => d,
-            Err(e) => {
-                return Ok(Err(format!(
-                    "Failed to compare desired state to live state: {e}"
-                )));
-            }
-        };
-        items.push(Item {
-            key,
-            kind,
-            desired: Some(obj),
-            live,
-            diff,
-        });
-    }
-    // Previously managed objects that are no longer rendered.
-    let previous = app
-        .status
-        .as_ref()
-        .map(|s| s.resources.clone())
-        .unwrap_or_default();
-    for r in previous {
-        let key = ResourceKey::new(&r.group, &r.kind, &r.namespace, &r.name);
-        if seen.contains(&key) {
-            continue;
-        }
-        let api_version = if r.group.is_empty() {
-            r.version.clone()
-        } else {
-            format!("{}/{}", r.group, r.version)
-        };
-        let gvk = gvk_of(&api_version, &r.kind);
-        let Some(kind) = ctx.kinds.lookup(&ctx.client, &gvk).await? else {
-            continue;
-        };
-        ctx.watches.ensure(&gvk, &kind);
-        let Some(live) = live::get(&ctx.client, &kind, &key).await? else {
-            continue;
-        };
-        if !is_tracked_by(&live, &instance) {
-            continue;
-        }
-        seen.insert(key.clone());
-        let diff = match diff(None, Some(&live), options) {
-            Ok(d) => d,
-            Err(e) => {
-                return Ok(Err(format!(
-                    "Failed to compare desired state to live state: {e}"
-                )));
-            }
-        };
-        items.push(Item {
-            key,
-            kind,
-            desired: None,
-            live: Some(live),
-            diff,
-        });
-    }
-    Ok(Ok(items))
 }

@@ -36,22 +36,34 @@ pub(crate) struct SourceFailure {
 /// Reads the repository credentials and known hosts of the controller's namespace.
 pub(crate) async fn auth_for(ctx: &Context, repo_url: &str) -> Result<GitAuth, ControllerError> {
     let ns = &ctx.config.namespace;
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    let list = secrets
-        .list(&ListParams::default().labels(SECRET_TYPE_LABEL))
-        .await
-        .map_err(kube_err(format!("listing repository Secrets in {ns}")))?;
-    let values: Vec<serde_json::Value> = list
-        .items
-        .iter()
-        .filter_map(|s| serde_json::to_value(s).ok())
-        .collect();
+    let values: Vec<serde_json::Value> = match ctx.settings.secrets() {
+        Some(cached) => cached
+            .iter()
+            .filter_map(|s| serde_json::to_value(s.as_ref()).ok())
+            .collect(),
+        None => {
+            let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+            let list = secrets
+                .list(&ListParams::default().labels(SECRET_TYPE_LABEL))
+                .await
+                .map_err(kube_err(format!("listing repository Secrets in {ns}")))?;
+            list.items
+                .iter()
+                .filter_map(|s| serde_json::to_value(s).ok())
+                .collect()
+        }
+    };
     let store = CredentialStore::from_secrets(values.iter());
-    let cms: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
-    let known_hosts = cms
-        .get_opt(KNOWN_HOSTS_CONFIGMAP)
-        .await
-        .map_err(kube_err(format!("reading {ns}/{KNOWN_HOSTS_CONFIGMAP}")))?
+    let cm = match ctx.settings.known_hosts() {
+        Some(cached) => cached.map(|c| c.as_ref().clone()),
+        None => {
+            let cms: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
+            cms.get_opt(KNOWN_HOSTS_CONFIGMAP)
+                .await
+                .map_err(kube_err(format!("reading {ns}/{KNOWN_HOSTS_CONFIGMAP}")))?
+        }
+    };
+    let known_hosts = cm
         .and_then(|cm| serde_json::to_value(cm).ok())
         .and_then(|v| known_hosts_from_configmap(&v));
     Ok(GitAuth {

@@ -122,7 +122,15 @@ pub(crate) async fn sync(
         } else {
             "created"
         };
-        match live::apply(&ctx.client, &item.kind, &item.key, desired).await {
+        let mut applied = live::apply(&ctx.client, &item.kind, &item.key, desired).await;
+        // A custom resource whose CRD was applied a moment ago: wait for it to be served.
+        let mut attempts = 0;
+        while item.kind.pending && attempts < 20 && applied.is_err() {
+            attempts += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            applied = live::apply(&ctx.client, &item.kind, &item.key, desired).await;
+        }
+        match applied {
             Ok(live) => {
                 tracing::info!(object = %item.key, verb, "applied");
                 item.live = Some(live);

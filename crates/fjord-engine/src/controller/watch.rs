@@ -1,26 +1,32 @@
-//! Self-heal triggers: one watcher per kind the Applications use, started when a kind is
-//! first seen. A change to an object carrying a tracking id re-queues the Application the
-//! id names (Applications live in the controller's namespace, so the id's instance name is
-//! the Application's name).
+//! Self-heal triggers and the live cache: one reflector per kind the Applications use,
+//! started when a kind is first seen. A change to an object carrying a tracking id re-queues
+//! the Application the id names (Applications live in the controller's namespace, so the
+//! id's instance name is the Application's name). Reconciles read live objects from these
+//! stores, so a reconcile with nothing to do reads nothing from the API; anything found
+//! out of sync is re-read before it is acted on (a cache may lag).
 
 use super::live::Kind;
+use crate::resource::ResourceKey;
 use crate::resource::{ANNOTATION_TRACKING_ID, parse_tracking_id};
 use crate::types::Application;
+use futures::FutureExt;
 use futures::TryStreamExt;
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use kube::api::DynamicObject;
 use kube::core::GroupVersionKind;
 use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{self, Store, reflector};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
-use std::collections::HashSet;
+use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// The running watchers and the trigger channel they feed.
 pub(crate) struct Watches {
     client: Client,
     namespace: String,
-    started: Mutex<HashSet<GroupVersionKind>>,
+    started: Mutex<HashMap<GroupVersionKind, Store<DynamicObject>>>,
     tx: UnboundedSender<ObjectRef<Application>>,
 }
 
@@ -35,7 +41,7 @@ impl Watches {
             Watches {
                 client,
                 namespace,
-                started: Mutex::new(HashSet::new()),
+                started: Mutex::new(HashMap::new()),
                 tx,
             },
             rx,
@@ -48,16 +54,18 @@ impl Watches {
             .started
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !started.insert(gvk.clone()) {
+        if started.contains_key(gvk) {
             return;
         }
+        let writer = reflector::store::Writer::new(kind.resource.clone());
+        started.insert(gvk.clone(), writer.as_reader());
         let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &kind.resource);
         let tx = self.tx.clone();
         let namespace = self.namespace.clone();
         let what = format!("{}/{} {}", gvk.group, gvk.version, gvk.kind);
         tracing::debug!(kind = %what, "watching for self-heal");
         tokio::spawn(async move {
-            let stream = watcher(api, watcher::Config::default())
+            let stream = reflector(writer, watcher(api, watcher::Config::default()))
                 .default_backoff()
                 .touched_objects();
             futures::pin_mut!(stream);
@@ -89,5 +97,31 @@ impl Watches {
                 }
             }
         });
+    }
+
+    /// The cached live object: `None` when the kind's cache is not ready yet, `Some(None)`
+    /// when the object is absent.
+    pub fn cached(
+        &self,
+        gvk: &GroupVersionKind,
+        kind: &Kind,
+        key: &ResourceKey,
+    ) -> Option<Option<Value>> {
+        let store = self
+            .started
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(gvk)
+            .cloned()?;
+        store.wait_until_ready().now_or_never()?.ok()?;
+        let mut target = ObjectRef::new_with(&key.name, kind.resource.clone());
+        if kind.namespaced {
+            target = target.within(&key.namespace);
+        }
+        Some(
+            store
+                .get(&target)
+                .and_then(|o| serde_json::to_value(o.as_ref()).ok()),
+        )
     }
 }

@@ -7,14 +7,16 @@
 //! symlinks themselves (refusing escapes), so the canonical form of a path is its lexical
 //! normalisation.
 //!
-//! The Application's own `kustomize` options (`namePrefix`, `images`, ...) are applied by
-//! Argo CD through `kustomize edit`; Fjord does not implement them yet and reports a source
-//! that sets one as unsupported rather than rendering something else.
+//! The Application's own `kustomize` options (`namePrefix`, `images`, `replicas`, ...) are
+//! applied as Argo CD applies them, like `kustomize edit` on the kustomization file: the
+//! edited file is served in place of the original, nothing is written. Options Fjord does
+//! not apply (`version`, unknown ones) are reported as unsupported.
 
 use super::tree::{self, SourceTree};
 use super::{DesiredObject, RenderError, Rendered, Renderer};
 use crate::resource::ResourceKey;
 use crate::types::{ApplicationSource, KustomizeSource};
+use serde_json::{Map, Value};
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
@@ -28,12 +30,23 @@ pub struct KustomizeRenderer {
 /// A [`SourceTree`] seen as a kustomize `FileSource`: absolute paths, `/` is the tree root.
 pub struct TreeFileSource<'a> {
     tree: &'a dyn SourceTree,
+    /// A file served in place of the tree's (tree path, content).
+    replaced: Option<(String, Vec<u8>)>,
 }
 
 impl<'a> TreeFileSource<'a> {
     /// Wraps `tree`.
     pub fn new(tree: &'a dyn SourceTree) -> Self {
-        TreeFileSource { tree }
+        TreeFileSource {
+            tree,
+            replaced: None,
+        }
+    }
+
+    /// Serves `content` in place of the file at `path` (tree path).
+    pub fn with_replaced(mut self, path: &str, content: Vec<u8>) -> Self {
+        self.replaced = Some((path.to_string(), content));
+        self
     }
 
     /// The tree path of an absolute (or root-relative) path; `None` when it leaves the root.
@@ -75,6 +88,11 @@ fn io_error(e: tree::TreeError) -> io::Error {
 impl fjord_kustomize::FileSource for TreeFileSource<'_> {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let p = Self::tree_path(path).ok_or_else(|| Self::not_found(path))?;
+        if let Some((replaced, content)) = &self.replaced
+            && *replaced == p
+        {
+            return Ok(content.clone());
+        }
         self.tree.read_file(&p).map_err(io_error)
     }
 
@@ -107,30 +125,178 @@ impl fjord_kustomize::FileSource for TreeFileSource<'_> {
     }
 }
 
-/// The options of an Application's `kustomize` block that Fjord does not apply yet.
-fn unsupported_options(k: &KustomizeSource) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    let mut check = |set: bool, name: &'static str| {
-        if set {
-            out.push(name);
+/// The options of an Application's `kustomize` block that Fjord does not apply.
+fn unsupported_options(k: &KustomizeSource) -> Vec<String> {
+    let mut out: Vec<String> = k.extra.keys().cloned().collect();
+    if k.version.is_some() {
+        out.push("version".to_string());
+    }
+    out
+}
+
+/// True when the block asks for any edit.
+fn has_edits(k: &KustomizeSource) -> bool {
+    k.name_prefix.is_some()
+        || k.name_suffix.is_some()
+        || k.namespace.is_some()
+        || !k.images.is_empty()
+        || k.common_labels.as_ref().is_some_and(|m| !m.is_empty())
+        || k.common_annotations.as_ref().is_some_and(|m| !m.is_empty())
+        || !k.replicas.is_empty()
+        || !k.patches.is_empty()
+        || !k.components.is_empty()
+}
+
+/// Parses an image override like `kustomize edit set image`: `[name=]newName[:tag|@digest]`.
+fn image_entry(spec: &str) -> Map<String, Value> {
+    let (name, rest) = match spec.split_once('=') {
+        Some((n, r)) => (Some(n), r),
+        None => (None, spec),
+    };
+    let mut entry = Map::new();
+    let (image, tag, digest) = if let Some((i, d)) = rest.split_once('@') {
+        (i, None, Some(d))
+    } else {
+        let slash = rest.rfind('/').map_or(0, |i| i + 1);
+        match rest[slash..].rfind(':') {
+            Some(c) => (&rest[..slash + c], Some(&rest[slash + c + 1..]), None),
+            None => (rest, None, None),
         }
     };
-    check(k.name_prefix.is_some(), "namePrefix");
-    check(k.name_suffix.is_some(), "nameSuffix");
-    check(k.namespace.is_some(), "namespace");
-    check(!k.images.is_empty(), "images");
-    check(
-        k.common_labels.as_ref().is_some_and(|m| !m.is_empty()),
-        "commonLabels",
-    );
-    check(
-        k.common_annotations.as_ref().is_some_and(|m| !m.is_empty()),
-        "commonAnnotations",
-    );
-    check(!k.replicas.is_empty(), "replicas");
-    check(!k.patches.is_empty(), "patches");
-    check(!k.components.is_empty(), "components");
-    out
+    match name {
+        Some(n) => {
+            entry.insert("name".into(), Value::String(n.to_string()));
+            if n != image {
+                entry.insert("newName".into(), Value::String(image.to_string()));
+            }
+        }
+        None => {
+            entry.insert("name".into(), Value::String(image.to_string()));
+        }
+    }
+    if let Some(t) = tag {
+        entry.insert("newTag".into(), Value::String(t.to_string()));
+    }
+    if let Some(d) = digest {
+        entry.insert("digest".into(), Value::String(d.to_string()));
+    }
+    entry
+}
+
+/// Replaces the list entry whose `name` equals the new entry's, or appends it.
+fn upsert_named(list: &mut Value, entry: Map<String, Value>) {
+    if !list.is_array() {
+        *list = Value::Array(Vec::new());
+    }
+    let Value::Array(items) = list else { return };
+    let name = entry.get("name").cloned();
+    match items.iter_mut().find(|i| i.get("name") == name.as_ref()) {
+        Some(existing) => *existing = Value::Object(entry),
+        None => items.push(Value::Object(entry)),
+    }
+}
+
+fn merge_map(target: &mut Value, extra: &Map<String, Value>) {
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    if let Value::Object(m) = target {
+        for (k, v) in extra {
+            m.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+fn append(target: &mut Value, items: impl IntoIterator<Item = Value>) {
+    if !target.is_array() {
+        *target = Value::Array(Vec::new());
+    }
+    if let Value::Array(list) = target {
+        list.extend(items);
+    }
+}
+
+/// Applies the Application's kustomize options to the kustomization document.
+fn edit_kustomization(doc: &mut Map<String, Value>, k: &KustomizeSource) {
+    let mut set = |key: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            doc.insert(key.to_string(), Value::String(v.clone()));
+        }
+    };
+    set("namePrefix", &k.name_prefix);
+    set("nameSuffix", &k.name_suffix);
+    set("namespace", &k.namespace);
+    for image in &k.images {
+        upsert_named(
+            doc.entry("images").or_insert(Value::Null),
+            image_entry(image),
+        );
+    }
+    if let Some(labels) = k.common_labels.as_ref().filter(|m| !m.is_empty()) {
+        merge_map(doc.entry("commonLabels").or_insert(Value::Null), labels);
+    }
+    if let Some(a) = k.common_annotations.as_ref().filter(|m| !m.is_empty()) {
+        merge_map(doc.entry("commonAnnotations").or_insert(Value::Null), a);
+    }
+    for r in &k.replicas {
+        let mut entry = Map::new();
+        entry.insert("name".into(), Value::String(r.name.clone()));
+        let count = match &r.count {
+            Value::String(s) => s.parse::<i64>().map(Value::from).unwrap_or(r.count.clone()),
+            other => other.clone(),
+        };
+        entry.insert("count".into(), count);
+        upsert_named(doc.entry("replicas").or_insert(Value::Null), entry);
+    }
+    if !k.patches.is_empty() {
+        append(
+            doc.entry("patches").or_insert(Value::Null),
+            k.patches.iter().cloned(),
+        );
+    }
+    if !k.components.is_empty() {
+        append(
+            doc.entry("components").or_insert(Value::Null),
+            k.components.iter().cloned().map(Value::String),
+        );
+    }
+}
+
+/// The kustomization file at `path` with the Application's edits applied.
+fn edited_kustomization(
+    tree: &dyn SourceTree,
+    path: &str,
+    k: &KustomizeSource,
+) -> Result<(String, Vec<u8>), RenderError> {
+    let file = super::KUSTOMIZATION_FILES
+        .iter()
+        .map(|f| tree::join(path, f))
+        .find(|f| tree.is_file(f))
+        .ok_or_else(|| RenderError::Kustomize {
+            path: path.to_string(),
+            message: "no kustomization file to apply spec.source.kustomize to".to_string(),
+        })?;
+    let bytes = tree.read_file(&file).map_err(|source| RenderError::Read {
+        path: file.clone(),
+        source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| RenderError::NotUtf8 { file: file.clone() })?;
+    let invalid = |message: String| RenderError::InvalidYaml {
+        file: file.clone(),
+        document: 1,
+        message,
+    };
+    let mut docs = fjord_kustomize::parse_documents(&text).map_err(|e| invalid(e.to_string()))?;
+    let mut doc = match docs.drain(..).next() {
+        Some(Value::Object(m)) => m,
+        Some(Value::Null) | None => Map::new(),
+        Some(_) => return Err(invalid("expected a mapping".to_string())),
+    };
+    edit_kustomization(&mut doc, k);
+    Ok((
+        file,
+        fjord_kustomize::to_yaml(&Value::Object(doc)).into_bytes(),
+    ))
 }
 
 impl Renderer for KustomizeRenderer {
@@ -140,6 +306,7 @@ impl Renderer for KustomizeRenderer {
         path: &str,
         source: &ApplicationSource,
     ) -> Result<Rendered, RenderError> {
+        let mut files = TreeFileSource::new(tree);
         if let Some(k) = &source.kustomize {
             let unsupported = unsupported_options(k);
             if !unsupported.is_empty() {
@@ -148,8 +315,11 @@ impl Renderer for KustomizeRenderer {
                     at: None,
                 });
             }
+            if has_edits(k) {
+                let (file, content) = edited_kustomization(tree, path, k)?;
+                files = files.with_replaced(&file, content);
+            }
         }
-        let files = TreeFileSource::new(tree);
         let dir = absolute(path);
         let list = fjord_kustomize::build(&files, &dir, &self.options).map_err(|e| {
             RenderError::Kustomize {
@@ -299,19 +469,48 @@ mod tests {
     }
 
     #[test]
-    fn application_kustomize_options_are_reported_unsupported() {
+    fn application_kustomize_options_are_applied_like_kustomize_edit() {
         let tree = LocalTree::new(EXAMPLE);
         let src = ApplicationSource {
             path: Some(OVERLAY.into()),
             kustomize: Some(KustomizeSource {
-                name_prefix: Some("x-".into()),
+                name_prefix: Some("eu-".into()),
+                images: vec!["ghcr.io/my-org/payment-gateway:1.5.0".into()],
+                replicas: vec![crate::types::KustomizeReplica {
+                    name: "payment-gateway".into(),
+                    count: Value::from(5),
+                    ..Default::default()
+                }],
+                common_labels: Some(
+                    serde_json::json!({"region": "eu-north"})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                ),
                 ..Default::default()
             }),
             ..Default::default()
         };
-        let err = renderers().render(&tree, &src).unwrap_err().to_string();
-        assert!(err.contains("namePrefix"), "{err}");
-        // An empty block is allowed.
+        let (_, rendered) = renderers().render(&tree, &src).unwrap();
+        let dep = rendered
+            .objects
+            .iter()
+            .find(|o| o.key.kind == "Deployment")
+            .expect("a Deployment");
+        assert_eq!(dep.key.name, "eu-payment-gateway");
+        assert_eq!(
+            dep.object["spec"]["template"]["spec"]["containers"][0]["image"],
+            "ghcr.io/my-org/payment-gateway:1.5.0"
+        );
+        assert_eq!(dep.object["spec"]["replicas"], 5);
+        assert_eq!(dep.object["metadata"]["labels"]["region"], "eu-north");
+        assert_eq!(dep.object["metadata"]["namespace"], "payment-prod");
+        // The tree itself is untouched.
+        assert_eq!(
+            values(&renderers().render(&tree, &source()).unwrap().1),
+            expected()
+        );
+        // An empty block is allowed; an unknown option is reported.
         let src = ApplicationSource {
             path: Some(OVERLAY.into()),
             kustomize: Some(KustomizeSource::default()),
@@ -320,6 +519,33 @@ mod tests {
         assert_eq!(
             values(&renderers().render(&tree, &src).unwrap().1),
             expected()
+        );
+        let src = ApplicationSource {
+            path: Some(OVERLAY.into()),
+            kustomize: Some(KustomizeSource {
+                version: Some("v4".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let err = renderers().render(&tree, &src).unwrap_err().to_string();
+        assert!(err.contains("version"), "{err}");
+    }
+
+    #[test]
+    fn image_overrides_parse_like_kustomize_edit_set_image() {
+        let e = |s: &str| Value::Object(image_entry(s));
+        assert_eq!(
+            e("ghcr.io/my-org/app:1.5"),
+            serde_json::json!({"name": "ghcr.io/my-org/app", "newTag": "1.5"})
+        );
+        assert_eq!(
+            e("app=registry:5000/other/app:2"),
+            serde_json::json!({"name": "app", "newName": "registry:5000/other/app", "newTag": "2"})
+        );
+        assert_eq!(
+            e("registry:5000/app@sha256:abc"),
+            serde_json::json!({"name": "registry:5000/app", "digest": "sha256:abc"})
         );
     }
 }

@@ -171,7 +171,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         let kubeconfig_abs = std::fs::canonicalize(&kubeconfig).unwrap_or(kubeconfig.clone());
         tokio::select! {
             r = wait_synced_healthy(&apps, &app_name) => r?,
-            _ = tokio::signal::ctrl_c() => {
+            _ = shutdown_signal() => {
                 let _ = stop_tx.send(());
                 let _ = controllers.await;
                 server.shutdown().await;
@@ -184,13 +184,30 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             kubeconfig_abs.display(),
             args.namespace,
         );
-        let _ = tokio::signal::ctrl_c().await;
+        shutdown_signal().await;
         eprintln!("shutting down");
         let _ = stop_tx.send(());
         let _ = controllers.await;
         server.shutdown().await;
         Ok(())
     })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Polls the Application, printing each new state, until it is Synced and Healthy.
@@ -225,5 +242,45 @@ async fn wait_synced_healthy(apps: &Api<Application>, name: &str) -> anyhow::Res
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_becomes_a_repository_and_the_seed_points_at_it() {
+        let examples = examples_dir(None).expect("the source tree's examples");
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repos/infra-config");
+        let url = ensure_example_repo(&examples, &repo).unwrap();
+        assert!(url.starts_with("file:///"));
+        assert!(
+            repo.join("k8s/overlays/production/kustomization.yaml")
+                .is_file()
+        );
+        let head = std::fs::read_to_string(repo.join(".git/HEAD")).unwrap();
+        assert!(head.contains("refs/heads/main"), "{head}");
+        // A second run keeps the existing repository (and its history).
+        std::fs::write(repo.join("marker"), "x").unwrap();
+        assert_eq!(ensure_example_repo(&examples, &repo).unwrap(), url);
+        assert!(repo.join("marker").exists());
+        let app = seed_application(&examples, &url).unwrap();
+        let source = app.spec.source.as_ref().unwrap();
+        assert_eq!(source.repo_url, url);
+        assert_eq!(source.path.as_deref(), Some("k8s/overlays/production"));
+        assert_eq!(
+            app.spec.destination.namespace.as_deref(),
+            Some("payment-prod")
+        );
+        assert!(app.spec.sync_policy.as_ref().unwrap().is_automated());
+    }
+
+    #[test]
+    fn missing_examples_fail_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = examples_dir(Some(dir.path())).unwrap_err().to_string();
+        assert!(err.contains("--examples"), "{err}");
     }
 }
