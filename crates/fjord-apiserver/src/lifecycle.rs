@@ -60,6 +60,21 @@ pub fn prepare_update(
             if let Some(m) = managed {
                 object::meta_mut(&mut merged).insert("managedFields".into(), m);
             }
+            // A Deployment's /status also takes annotation changes: its controller records the
+            // revision there without bumping the generation.
+            if rt.group == "apps" && rt.kind == "Deployment" {
+                match object::meta(new)
+                    .and_then(|m| m.get("annotations"))
+                    .cloned()
+                {
+                    Some(a) => {
+                        object::meta_mut(&mut merged).insert("annotations".into(), a);
+                    }
+                    None => {
+                        object::meta_mut(&mut merged).remove("annotations");
+                    }
+                }
+            }
             if let Some(m) = merged.as_object_mut() {
                 match status {
                     Some(s) => {

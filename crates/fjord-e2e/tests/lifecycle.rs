@@ -123,6 +123,11 @@ async fn kubectl_wait_available_returns_once_the_deployment_is_rolled_out() {
         d["status"]["observedGeneration"],
         d["metadata"]["generation"]
     );
+    assert_eq!(
+        d["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "1",
+        "the controller records the revision without bumping the generation"
+    );
+    assert_eq!(d["metadata"]["generation"], 1);
     assert_eq!(d["status"]["replicas"], 2);
     assert_eq!(d["status"]["updatedReplicas"], 2);
     assert_eq!(d["status"]["readyReplicas"], 2);

@@ -211,6 +211,31 @@ impl Controllers {
                 ],
             );
         }
+        // The Deployment carries its newest ReplicaSet's revision, set with the status write as
+        // the real controller does (an annotation change through the main resource would bump
+        // the generation).
+        let revision_of = |v: &Value| {
+            object::meta(v)
+                .and_then(|m| m.get("annotations"))
+                .and_then(|a| a.get(REVISION_ANNOTATION))
+                .cloned()
+        };
+        if let Some(revision) = revision_of(&new_rs.value)
+            && revision_of(&d).as_ref() != Some(&revision)
+        {
+            let Some(rt) = self.api.type_of_object(&stored.value) else {
+                return Ok(());
+            };
+            let mut obj = (*stored.value).clone();
+            obj["status"] = status;
+            object::meta_mut(&mut obj)
+                .entry("annotations")
+                .or_insert_with(|| json!({}))[REVISION_ANNOTATION] = revision;
+            return self
+                .api
+                .controller_update(&rt, obj, Some("status"), CONTROLLER_MANAGER)
+                .await;
+        }
         self.write_status(&stored, status, CONTROLLER_MANAGER).await
     }
 
