@@ -892,3 +892,101 @@ async fn the_refresh_annotation_picks_up_a_new_commit_before_the_poll_interval()
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: runs the Application controller against the embedded control plane and a local git repository"]
+async fn a_later_sync_wave_waits_for_the_earlier_one_to_be_healthy() {
+    let s = Setup::start().await;
+    std::fs::create_dir_all(s.repo.work.join("waves")).unwrap();
+    std::fs::write(
+        s.repo.work.join("waves/gate.yaml"),
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: gate
+  annotations:
+    argocd.argoproj.io/sync-wave: "-1"
+    fjord.dev/simulate: fail
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: gate}}
+  template:
+    metadata: {labels: {app: gate}}
+    spec:
+      containers: [{name: gate, image: "registry.example/gate:1"}]
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        s.repo.work.join("waves/after.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: after-gate\ndata: {k: v}\n",
+    )
+    .unwrap();
+    let first = s.repo.commit("two waves");
+    let app: Application = serde_json::from_value(serde_json::json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": APP, "namespace": "argocd"},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": s.repo.url(), "path": "waves"},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": "waves"},
+            "syncPolicy": {"automated": {"prune": true, "selfHeal": true}, "syncOptions": ["CreateNamespace=true"]}
+        }
+    }))
+    .unwrap();
+    s.apps.create(&PostParams::default(), &app).await.unwrap();
+    s.wait_app("the sync waiting on wave -1", |a| {
+        a.status
+            .as_ref()
+            .and_then(|st| st.operation_state.as_ref())
+            .is_some_and(|o| {
+                o.phase == fjord_engine::types::OperationPhase::Running
+                    && o.message
+                        .as_deref()
+                        .is_some_and(|m| m.contains("Deployment waves/gate"))
+            })
+    })
+    .await;
+    assert!(s.exists(&["get", "deployment", "gate", "-n", "waves"]));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !s.exists(&["get", "configmap", "after-gate", "-n", "waves"]),
+        "wave 0 is not applied while wave -1 is unhealthy"
+    );
+    let app = s.apps.get(APP).await.unwrap();
+    assert!(
+        app.status.as_ref().unwrap().history.is_empty(),
+        "no history for a running sync"
+    );
+    let _ = first;
+
+    // The gate turns healthy in a new commit: both waves complete.
+    s.repo.edit(
+        "waves/gate.yaml",
+        "fjord.dev/simulate: fail",
+        "fjord.dev/simulate: ok",
+    );
+    s.repo.edit("waves/gate.yaml", "gate:1", "gate:2");
+    let second = s.repo.commit("gate ok");
+    let app = s.synced_healthy_at(&second).await;
+    assert!(s.exists(&["get", "configmap", "after-gate", "-n", "waves"]));
+    let op = app
+        .status
+        .as_ref()
+        .unwrap()
+        .operation_state
+        .as_ref()
+        .unwrap();
+    assert_eq!(op.phase, fjord_engine::types::OperationPhase::Succeeded);
+    assert!(
+        op.sync_result
+            .as_ref()
+            .unwrap()
+            .resources
+            .iter()
+            .any(|r| r.name == "after-gate"),
+        "{:?}",
+        op.sync_result
+    );
+    s.stop().await;
+}

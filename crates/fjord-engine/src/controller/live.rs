@@ -148,7 +148,18 @@ pub(crate) async fn apply(
     let live = api(client, kind, &key.namespace)
         .patch(&key.name, &params, &Patch::Apply(obj))
         .await?;
-    Ok(serde_json::to_value(live).unwrap_or(Value::Null))
+    let mut live = serde_json::to_value(live).unwrap_or(Value::Null);
+    // Keep the object self-describing for health rules even if the response omits its type.
+    if let Value::Object(m) = &mut live {
+        for field in ["apiVersion", "kind"] {
+            if !m.get(field).is_some_and(Value::is_string)
+                && let Some(v) = obj.get(field)
+            {
+                m.insert(field.to_string(), v.clone());
+            }
+        }
+    }
+    Ok(live)
 }
 
 /// Deletes one object (background propagation, as Argo CD's default).

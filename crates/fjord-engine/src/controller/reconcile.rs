@@ -235,7 +235,12 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     let last_revision = last
         .and_then(|o| o.sync_result.as_ref())
         .map(|r| r.revision.as_str());
-    let last_failed = last.is_some_and(|o| o.phase != OperationPhase::Succeeded);
+    let last_failed =
+        last.is_some_and(|o| matches!(o.phase, OperationPhase::Failed | OperationPhase::Error));
+    // A sync waiting between waves continues on the next reconcile.
+    let continuing = manual.is_none()
+        && last.is_some_and(|o| o.phase == OperationPhase::Running)
+        && last_revision == Some(fetched.commit.as_str());
     let retry = last
         .filter(|_| last_failed)
         .and_then(|o| super::retry::next_retry(policy.retry.as_ref(), o));
@@ -253,7 +258,10 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         && (self_heal || !same_revision);
     let retrying = automated && same_revision && last_failed;
     let mut heal_wait = None;
-    if automated && same_revision && !retrying {
+    let mut sync_running = false;
+    if continuing {
+        automated = true;
+    } else if automated && same_revision && !retrying {
         let wait = ctx.heals.wait(&app_key);
         let drift = super::heal::describe_drift(&items);
         if wait.is_zero() {
@@ -287,15 +295,30 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
             prune,
             prune_disabled: sync_opts.prune_disabled,
         };
-        let started = now();
+        let started = if continuing {
+            last.map(|o| o.started_at.clone()).unwrap_or_else(now)
+        } else {
+            now()
+        };
         tracing::info!(revision = %fetched.commit, automated, "syncing");
-        let outcome = sync::sync(ctx, &mut items, &request).await;
+        let mut outcome = sync::sync(ctx, &mut items, &request).await;
+        if continuing {
+            let mut earlier: Vec<_> = last
+                .and_then(|o| o.sync_result.as_ref())
+                .map(|r| r.resources.clone())
+                .unwrap_or_default();
+            earlier.append(&mut outcome.results);
+            outcome.results = earlier;
+        }
+        let previous_by = continuing
+            .then(|| last.and_then(|o| o.operation.initiated_by.clone()))
+            .flatten();
         let initiated_by = match app.operation.as_ref().and_then(|o| o.initiated_by.clone()) {
             Some(by) if manual.is_some() => by,
-            _ => OperationInitiator {
+            _ => previous_by.unwrap_or(OperationInitiator {
                 username: None,
                 automated: Some(true),
-            },
+            }),
         };
         let finished = now();
         status.operation_state = Some(OperationState {
@@ -322,6 +345,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
             extra: Default::default(),
         });
         let succeeded = outcome.phase == OperationPhase::Succeeded;
+        let running = outcome.phase == OperationPhase::Running;
         if succeeded {
             clear_condition(&mut status.conditions, condition_type::SYNC_ERROR);
             push_history(
@@ -329,7 +353,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
                 history_entry(&fetched.commit, &source, &started, &finished, initiated_by),
                 spec.history_limit(),
             );
-        } else {
+        } else if !running {
             set_condition(
                 &mut status.conditions,
                 condition_type::SYNC_ERROR,
@@ -337,14 +361,21 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
                 &finished,
             );
         }
-        let message = format!(
-            "Sync operation to {} {}: {}",
-            fetched.commit,
-            if succeeded { "succeeded" } else { "failed" },
-            outcome.message
-        );
-        write_status::event(ctx, app, !succeeded, "OperationCompleted", &message).await;
-        cleanup.clear_operation = true;
+        if running {
+            if let Some(op) = status.operation_state.as_mut() {
+                op.finished_at = None;
+            }
+            sync_running = true;
+        } else {
+            let message = format!(
+                "Sync operation to {} {}: {}",
+                fetched.commit,
+                if succeeded { "succeeded" } else { "failed" },
+                outcome.message
+            );
+            write_status::event(ctx, app, !succeeded, "OperationCompleted", &message).await;
+            cleanup.clear_operation = true;
+        }
         // Re-compare what the sync changed.
         items.retain(|i| i.desired.is_some() || i.live.is_some());
         for item in items.iter_mut() {
@@ -375,7 +406,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     });
     status.summary = Some(summary(items.iter().filter_map(|i| i.live.as_ref())));
     let fresh = reconciled_at_due(&status, ctx.config.resync_interval) || refresh.is_some();
-    let progressing = health.status == HealthStatusCode::Progressing;
+    let progressing = health.status == HealthStatusCode::Progressing || sync_running;
     write_status::write(ctx, app, status, cleanup, fresh).await?;
     let mut next = if progressing {
         ctx.config.progressing_interval

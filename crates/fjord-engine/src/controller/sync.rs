@@ -6,13 +6,38 @@
 use super::Context;
 use super::live::{self, Kind};
 use crate::diff::{DiffKind, ResourceDiff};
-use crate::plan::{apply_order, prune_order};
+use crate::health::assess;
+use crate::plan::{SyncPhase, apply_order, prune_order, sync_phase, sync_wave};
 use crate::resource::{FIELD_MANAGER, ResourceKey, has_sync_option};
-use crate::types::{OperationPhase, ResourceResult, ResultCode};
+use crate::types::{HealthStatusCode, OperationPhase, ResourceResult, ResultCode};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
+
+/// The (phase, wave) step an object is applied in.
+type Step = (SyncPhase, i64);
+
+fn step_of(obj: &Value) -> Step {
+    (sync_phase(obj), sync_wave(obj))
+}
+
+/// An object of an earlier step that is not healthy yet (objects without a health rule
+/// count as healthy).
+fn unhealthy_before(items: &[Item], step: Step) -> Option<String> {
+    items.iter().find_map(|it| {
+        let desired = it.desired.as_ref()?;
+        if step_of(desired) >= step {
+            return None;
+        }
+        let healthy = match it.live.as_ref() {
+            None => false,
+            Some(live) => assess(live).is_none_or(|h| h.status == HealthStatusCode::Healthy),
+        };
+        tracing::debug!(object = %it.key, healthy, "wave gate");
+        (!healthy).then(|| it.key.to_string())
+    })
+}
 
 /// One object of the Application: its kind, both sides and their comparison.
 pub(crate) struct Item {
@@ -111,8 +136,24 @@ pub(crate) async fn sync(
         .filter_map(|(i, it)| Some((i, it.key.clone(), it.desired.clone()?)))
         .collect();
     apply_order(&mut to_apply, |(_, k, v)| (k, v));
-    let to_apply: Vec<usize> = to_apply.into_iter().map(|(i, _, _)| i).collect();
-    for i in to_apply {
+    let to_apply: Vec<(usize, Step)> = to_apply
+        .into_iter()
+        .map(|(i, _, v)| (i, step_of(&v)))
+        .collect();
+    for (n, &(i, step)) in to_apply.iter().enumerate() {
+        // Entering a wave: every object of the earlier waves must be healthy first.
+        if (n == 0 || to_apply[n - 1].1 != step)
+            && let Some(waiting) = unhealthy_before(items, step)
+        {
+            return SyncOutcome {
+                phase: OperationPhase::Running,
+                message: format!(
+                    "waiting for healthy state of {waiting} before sync wave {}",
+                    step.1
+                ),
+                results,
+            };
+        }
         let item = &mut items[i];
         let Some(desired) = item.desired.as_ref() else {
             continue;

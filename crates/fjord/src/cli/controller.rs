@@ -115,8 +115,17 @@ pub async fn run_controllers(
         }
     }
     let _ = stop_tx.send(true);
-    while let Some(done) = tasks.join_next().await {
-        done.context("a controller task panicked")??;
+    let drain = async {
+        while let Some(done) = tasks.join_next().await {
+            done.context("a controller task panicked")??;
+        }
+        anyhow::Ok(())
+    };
+    match tokio::time::timeout(Duration::from_secs(5), drain).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!("a controller did not stop within 5 s; leaving it behind");
+            Ok(())
+        }
     }
-    Ok(())
 }
