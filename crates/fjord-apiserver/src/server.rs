@@ -92,6 +92,7 @@ pub struct RunningServer {
     /// The CA certificate (None for plain HTTP).
     pub ca_pem: Option<String>,
     store: Arc<Store>,
+    requests: Arc<std::sync::atomic::AtomicU64>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -122,6 +123,11 @@ impl RunningServer {
     /// retention). Returns the new compaction point.
     pub async fn compact_now(&self) -> Result<u64, crate::store::CommitError> {
         self.store.compact(self.store.current_revision()).await
+    }
+
+    /// HTTP requests received since the start (watches count once, when they open).
+    pub fn requests_served(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The store (for in-process inspection by tests and benchmarks).
@@ -179,7 +185,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         schemas: Default::default(),
         allocations: Default::default(),
     });
+    let requests = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let state = Arc::new(HttpState {
+        requests: requests.clone(),
         api: api.clone(),
         token: creds.token.clone(),
         server_address: format!("{host}:{}", addr.port()),
@@ -198,6 +206,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         token: creds.token,
         ca_pem,
         store,
+        requests,
         shutdown: shutdown_tx,
         task,
     })

@@ -728,6 +728,15 @@ async fn manual_application_syncs_only_on_an_operation_and_then_stays_quiet() {
         rv,
         "no status write without a change"
     );
+    // Idle reconciles (the periodic resync included) read from the watch caches: no API request
+    // at all.
+    let before = s.tc.server().requests_served();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        s.tc.server().requests_served(),
+        before,
+        "an idle controller makes no API request across a resync"
+    );
 
     // Deleting the Application with Argo CD's resources finalizer deletes what it tracks.
     let body =

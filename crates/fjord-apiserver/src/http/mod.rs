@@ -29,6 +29,8 @@ pub struct HttpState {
     pub token: String,
     /// The address clients reach the server at (for `/api`'s serverAddressByClientCIDRs).
     pub server_address: String,
+    /// Requests received so far (what a controller's idle reconcile must not add to).
+    pub requests: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The router: every path goes to `handle`.
@@ -37,6 +39,9 @@ pub fn router(state: Arc<HttpState>) -> Router {
 }
 
 async fn handle(State(state): State<Arc<HttpState>>, req: Request) -> Response {
+    state
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let result = serve(&state, req).await;
