@@ -254,21 +254,7 @@ impl Api {
         // The finalizers are gone from an object being deleted: it goes now.
         if object::is_deleting(&new) && object::finalizers(&new).is_empty() {
             let key = rt.key(req.namespace.as_deref(), &name);
-            let stored = self
-                .commit(
-                    rt,
-                    &name,
-                    Write {
-                        key,
-                        precondition,
-                        mutation: Mutation::Delete,
-                    },
-                    dry_run,
-                )
-                .await?;
-            if !dry_run {
-                self.after_delete(rt, &stored).await;
-            }
+            let stored = self.remove(rt, &name, key, precondition, dry_run).await?;
             return Ok(json_response(
                 StatusCode::OK,
                 &self.as_served_version(req, &stored.value),
@@ -293,6 +279,34 @@ impl Api {
             &self.as_served_version(req, &stored.value),
             &warnings,
         ))
+    }
+
+    /// Removes `key` when `precondition` holds (checks only, for a dry run) and runs the
+    /// deletion's side effects. Returns the object's last state.
+    async fn remove(
+        &self,
+        rt: &ResourceType,
+        name: &str,
+        key: String,
+        precondition: Precondition,
+        dry_run: bool,
+    ) -> ApiResult<StoredObject> {
+        let stored = self
+            .commit(
+                rt,
+                name,
+                Write {
+                    key,
+                    precondition,
+                    mutation: Mutation::Delete,
+                },
+                dry_run,
+            )
+            .await?;
+        if !dry_run {
+            self.after_delete(rt, &stored).await;
+        }
+        Ok(stored)
     }
 
     /// Stores `object` under `key` when `precondition` holds (checks only, for a dry run) and runs
@@ -368,21 +382,7 @@ impl Api {
             .map(str::to_string);
         match lifecycle::plan_delete(rt, &current.value, policy.as_deref())? {
             lifecycle::DeletePlan::Remove => {
-                let stored = self
-                    .commit(
-                        rt,
-                        &name,
-                        Write {
-                            key,
-                            precondition,
-                            mutation: Mutation::Delete,
-                        },
-                        dry_run,
-                    )
-                    .await?;
-                if !dry_run {
-                    self.after_delete(rt, &stored).await;
-                }
+                let stored = self.remove(rt, &name, key, precondition, dry_run).await?;
                 let status = json!({
                     "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                     "details": {"name": name, "group": rt.group, "kind": rt.plural,
