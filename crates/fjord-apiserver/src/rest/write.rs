@@ -382,7 +382,7 @@ impl Api {
             .map(str::to_string);
         match lifecycle::plan_delete(rt, &current.value, policy.as_deref())? {
             lifecycle::DeletePlan::Remove => {
-                let stored = self.remove(rt, &name, key, precondition, dry_run).await?;
+                self.remove(rt, &name, key, precondition, dry_run).await?;
                 let status = json!({
                     "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                     "details": {"name": name, "group": rt.group, "kind": rt.plural,
