@@ -280,3 +280,32 @@ async fn key_renewal_keeps_old_sealed_secrets_working() {
     assert_eq!(old2.data.unwrap()["k"].0, b"3");
     assert!(key_secrets(&f.client).await.len() >= 2, "old keys are kept");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: boots the embedded control plane and the Sealed Secrets controller"]
+async fn the_controller_stops_when_asked() {
+    let tc = TestCluster::start().await.unwrap();
+    let crd = tc.scratch().join("sealedsecret-crd.yaml");
+    std::fs::write(&crd, fjord_sealed_controller::CRD_YAML).unwrap();
+    tc.kubectl_ok("1.31", &["apply", "-f", crd.to_str().unwrap()])
+        .unwrap();
+    let client = client(&tc).await;
+    let mut config = fjord_sealed_controller::ControllerConfig::new("kube-system");
+    config.keys.key_bits = 2048;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(fjord_sealed_controller::run(
+        client.clone(),
+        config,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    current_cert(&client, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = tx.send(());
+    let stopped = tokio::time::timeout(Duration::from_secs(5), task).await;
+    assert!(
+        stopped.is_ok(),
+        "the controller did not stop within 5 s of the shutdown signal"
+    );
+}
