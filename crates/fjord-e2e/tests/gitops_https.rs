@@ -3,7 +3,9 @@
 //! refused and a condition says so, nothing is applied; once an Argo CD repository Secret with the
 //! username and token exists, the Application syncs.
 
-use std::path::Path;
+mod common;
+
+use common::{git, wait_app};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -15,45 +17,12 @@ use kube::Api;
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
 const SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/support/git_http_server.py");
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=e2e", "-c", "user.email=e2e@example.com"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 struct HttpGit(Child);
 
 impl Drop for HttpGit {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-async fn wait(
-    apps: &Api<Application>,
-    what: &str,
-    check: impl Fn(&Application) -> bool,
-) -> Application {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Some(app) = apps.get_opt("nordic-payment-gateway").await.unwrap()
-            && check(&app)
-        {
-            return app;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -65,6 +34,7 @@ async fn basic_auth_credentials_from_a_repository_secret() {
     std::fs::create_dir_all(&root).unwrap();
     git(
         &root,
+        None,
         &["init", "-q", "--bare", "-b", "main", "infra-config.git"],
     );
     let port_file = tc.scratch().join("port");
@@ -97,11 +67,12 @@ async fn basic_auth_credentials_from_a_repository_secret() {
             .unwrap()
             .success()
     );
-    git(&work, &["init", "-q", "-b", "main"]);
-    git(&work, &["add", "-A"]);
-    git(&work, &["commit", "-q", "-m", "the bundled example"]);
+    git(&work, None, &["init", "-q", "-b", "main"]);
+    git(&work, None, &["add", "-A"]);
+    git(&work, None, &["commit", "-q", "-m", "the bundled example"]);
     git(
         &work,
+        None,
         &[
             "push",
             "-q",
@@ -109,7 +80,7 @@ async fn basic_auth_credentials_from_a_repository_secret() {
             "main",
         ],
     );
-    let commit = git(&work, &["rev-parse", "HEAD"]);
+    let commit = git(&work, None, &["rev-parse", "HEAD"]);
 
     let client = fjord_e2e::client(&tc).await;
     install::install_crds(&client).await.unwrap();
@@ -133,9 +104,12 @@ async fn basic_auth_credentials_from_a_repository_secret() {
     k(&["apply", "-f", file.to_str().unwrap()]);
 
     let apps: Api<Application> = Api::namespaced(client.clone(), "argocd");
-    let refused = wait(&apps, "a condition about the refused fetch", |a| {
-        a.status.as_ref().is_some_and(|s| !s.conditions.is_empty())
-    })
+    let refused = wait_app(
+        &apps,
+        "nordic-payment-gateway",
+        "a condition about the refused fetch",
+        |a| a.status.as_ref().is_some_and(|s| !s.conditions.is_empty()),
+    )
     .await;
     let message = refused.status.unwrap().conditions[0].message.clone();
     assert!(
@@ -169,16 +143,22 @@ async fn basic_auth_credentials_from_a_repository_secret() {
         "infra-config-https",
         "argocd.argoproj.io/secret-type=repository",
     ]);
-    wait(&apps, "Synced and Healthy with the credentials", |a| {
-        a.status.as_ref().is_some_and(|s| {
-            s.sync.as_ref().is_some_and(|x| {
-                x.status == SyncStatusCode::Synced && x.revision.as_deref() == Some(commit.as_str())
-            }) && s
-                .health
-                .as_ref()
-                .is_some_and(|h| h.status == HealthStatusCode::Healthy)
-        })
-    })
+    wait_app(
+        &apps,
+        "nordic-payment-gateway",
+        "Synced and Healthy with the credentials",
+        |a| {
+            a.status.as_ref().is_some_and(|s| {
+                s.sync.as_ref().is_some_and(|x| {
+                    x.status == SyncStatusCode::Synced
+                        && x.revision.as_deref() == Some(commit.as_str())
+                }) && s
+                    .health
+                    .as_ref()
+                    .is_some_and(|h| h.status == HealthStatusCode::Healthy)
+            })
+        },
+    )
     .await;
     controller.abort();
 }

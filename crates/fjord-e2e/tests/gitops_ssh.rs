@@ -11,6 +11,9 @@
 //!
 //! This file holds one test on purpose: it sets FJORD_E2E_SSH_PORT for the whole process.
 
+mod common;
+
+use common::{git, wait_app};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -28,45 +31,11 @@ const SEED: &str = concat!(
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/infra-config");
 const URL: &str = "git@github.com:my-org/infra-config.git";
 
-fn git(dir: &Path, ssh: &str, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=e2e", "-c", "user.email=e2e@example.com"])
-        .args(args)
-        .env("GIT_SSH_COMMAND", ssh)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 fn condition(app: &Application) -> Option<String> {
     app.status
         .as_ref()
         .and_then(|s| s.conditions.first())
         .map(|c| c.message.clone())
-}
-
-async fn wait(
-    apps: &Api<Application>,
-    what: &str,
-    check: impl Fn(&Application) -> bool,
-) -> Application {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Some(app) = apps.get_opt("nordic-payment-gateway").await.unwrap()
-            && check(&app)
-        {
-            return app;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -94,15 +63,15 @@ async fn the_seed_application_verbatim_syncs_over_ssh_and_follows_a_webhook() {
             .unwrap()
             .success()
     );
-    git(work.path(), &ssh, &["init", "-q", "-b", "main"]);
-    git(work.path(), &ssh, &["add", "-A"]);
+    git(work.path(), Some(&ssh), &["init", "-q", "-b", "main"]);
+    git(work.path(), Some(&ssh), &["add", "-A"]);
     git(
         work.path(),
-        &ssh,
+        Some(&ssh),
         &["commit", "-q", "-m", "the bundled example"],
     );
-    git(work.path(), &ssh, &["push", "-q", URL, "main"]);
-    let commit = git(work.path(), &ssh, &["rev-parse", "HEAD"]);
+    git(work.path(), Some(&ssh), &["push", "-q", URL, "main"]);
+    let commit = git(work.path(), Some(&ssh), &["rev-parse", "HEAD"]);
 
     let tc = TestCluster::start().await.unwrap();
     let client = fjord_e2e::client(&tc).await;
@@ -159,9 +128,12 @@ async fn the_seed_application_verbatim_syncs_over_ssh_and_follows_a_webhook() {
     // The seed manifest, exactly as shipped.
     k(&["apply", "-f", SEED]);
     let apps: Api<Application> = Api::namespaced(client.clone(), "argocd");
-    let refused = wait(&apps, "a condition about the host key", |a| {
-        condition(a).is_some()
-    })
+    let refused = wait_app(
+        &apps,
+        "nordic-payment-gateway",
+        "a condition about the host key",
+        |a| condition(a).is_some(),
+    )
     .await;
     let message = condition(&refused).unwrap();
     assert!(message.to_lowercase().contains("host key"), "{message}");
@@ -188,16 +160,22 @@ async fn the_seed_application_verbatim_syncs_over_ssh_and_follows_a_webhook() {
         "-p",
         &cm,
     ]);
-    let app = wait(&apps, "Synced and Healthy at the pushed commit", |a| {
-        a.status.as_ref().is_some_and(|s| {
-            s.sync.as_ref().is_some_and(|x| {
-                x.status == SyncStatusCode::Synced && x.revision.as_deref() == Some(commit.as_str())
-            }) && s
-                .health
-                .as_ref()
-                .is_some_and(|h| h.status == HealthStatusCode::Healthy)
-        })
-    })
+    let app = wait_app(
+        &apps,
+        "nordic-payment-gateway",
+        "Synced and Healthy at the pushed commit",
+        |a| {
+            a.status.as_ref().is_some_and(|s| {
+                s.sync.as_ref().is_some_and(|x| {
+                    x.status == SyncStatusCode::Synced
+                        && x.revision.as_deref() == Some(commit.as_str())
+                }) && s
+                    .health
+                    .as_ref()
+                    .is_some_and(|h| h.status == HealthStatusCode::Healthy)
+            })
+        },
+    )
     .await;
     assert!(app.status.unwrap().conditions.is_empty());
     let image = k(&[
@@ -233,11 +211,11 @@ async fn the_seed_application_verbatim_syncs_over_ssh_and_follows_a_webhook() {
     .unwrap();
     git(
         work.path(),
-        &ssh,
+        Some(&ssh),
         &["commit", "-q", "-am", "payment-gateway 1.5.0"],
     );
-    git(work.path(), &ssh, &["push", "-q", URL, "main"]);
-    let new_commit = git(work.path(), &ssh, &["rev-parse", "HEAD"]);
+    git(work.path(), Some(&ssh), &["push", "-q", URL, "main"]);
+    let new_commit = git(work.path(), Some(&ssh), &["rev-parse", "HEAD"]);
     let router = fjord_server::router(std::sync::Arc::new(fjord_server::AppState {
         secrets: std::sync::Arc::new(fjord_server::kube_backend::KubeSecrets {
             client: client.clone(),
@@ -271,15 +249,20 @@ async fn the_seed_application_verbatim_syncs_over_ssh_and_follows_a_webhook() {
         .unwrap();
     let resp = tower::ServiceExt::oneshot(router, req).await.unwrap();
     assert_eq!(resp.status().as_u16(), 200);
-    wait(&apps, "Synced at the new commit after the webhook", |a| {
-        a.status
-            .as_ref()
-            .and_then(|s| s.sync.as_ref())
-            .is_some_and(|x| {
-                x.status == SyncStatusCode::Synced
-                    && x.revision.as_deref() == Some(new_commit.as_str())
-            })
-    })
+    wait_app(
+        &apps,
+        "nordic-payment-gateway",
+        "Synced at the new commit after the webhook",
+        |a| {
+            a.status
+                .as_ref()
+                .and_then(|s| s.sync.as_ref())
+                .is_some_and(|x| {
+                    x.status == SyncStatusCode::Synced
+                        && x.revision.as_deref() == Some(new_commit.as_str())
+                })
+        },
+    )
     .await;
     eprintln!(
         "commit to live through the webhook: {:?}",
