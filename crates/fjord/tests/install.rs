@@ -47,10 +47,12 @@ async fn fjord_install_output_applies_cleanly() {
     ] {
         assert!(crds.contains(crd), "{crds}");
     }
+    // The Application kind is served (the command succeeds) and no Application exists yet.
     let apps = tc
         .kubectl_ok("1.33", &["get", "applications", "-A"])
-        .unwrap_or_default();
+        .expect("applications are served once the CRD is applied");
     assert!(!apps.contains("error"), "{apps}");
+    assert!(apps.trim().is_empty(), "{apps}");
     let deploy = json(
         &tc.kubectl_ok(
             "1.33",
