@@ -5,6 +5,7 @@ pub mod discovery;
 pub mod error;
 pub mod openapi;
 pub mod path;
+mod proxy;
 pub mod request;
 pub mod table;
 
@@ -92,6 +93,11 @@ async fn serve(state: &HttpState, req: Request) -> ApiResult<Response> {
     match target {
         Target::Version => Ok(json_response(StatusCode::OK, &discovery::version())),
         Target::Health => Ok((StatusCode::OK, "ok").into_response()),
+        Target::ServiceProxy {
+            namespace,
+            service,
+            path,
+        } => proxy::serve(&state.api, &namespace, &service, &path, req).await,
         _ if !read_only(&method) && !matches!(target, Target::Resource(_)) => Err(
             ApiError::method_not_allowed(format!("{method} is not supported here")),
         ),

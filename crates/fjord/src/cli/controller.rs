@@ -38,6 +38,11 @@ pub struct ControllerArgs {
     /// Where to serve the Sealed Secrets endpoints (/v1/cert.pem, /v1/verify, /v1/rotate).
     #[arg(long, default_value = "127.0.0.1:8080")]
     sealed_secrets_listen: SocketAddr,
+    /// Register the endpoints as this Service (with Endpoints pointing at the listener) in the
+    /// keys' namespace, so kubeseal and `fjord seal` reach a controller running outside the
+    /// cluster through the API server's service proxy (e.g. `sealed-secrets-controller`).
+    #[arg(long, value_name = "NAME")]
+    sealed_secrets_service: Option<String>,
     /// How often a new sealing key is generated, in hours (0: never after the first).
     #[arg(long, default_value_t = 720)]
     key_renew_period_hours: u64,
@@ -58,6 +63,7 @@ impl ControllerArgs {
             fjord_sealed_controller::ControllerConfig::new(&self.sealed_secrets_namespace);
         config.keys.renew_period = Duration::from_secs(self.key_renew_period_hours * 3600);
         config.listen = Some(self.sealed_secrets_listen);
+        config.advertise_service = self.sealed_secrets_service.clone();
         config
     }
 }
