@@ -367,6 +367,15 @@ fn resolve_int_or_percent(v: Option<&Value>, total: i64, round_up: bool) -> i64 
     }
 }
 
+fn scaling_event(message: String) -> EventRecord<'static> {
+    EventRecord {
+        severity: Severity::Normal,
+        reason: "ScalingReplicaSet",
+        message,
+        component: "deployment-controller",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -379,14 +388,5 @@ mod tests {
         assert_eq!(resolve_int_or_percent(Some(&json!("25%")), 3, true), 1);
         assert_eq!(resolve_int_or_percent(Some(&json!(2)), 3, false), 2);
         assert_eq!(resolve_int_or_percent(Some(&json!("50%")), 4, false), 2);
-    }
-}
-
-fn scaling_event(message: String) -> EventRecord<'static> {
-    EventRecord {
-        severity: Severity::Normal,
-        reason: "ScalingReplicaSet",
-        message,
-        component: "deployment-controller",
     }
 }
