@@ -11,6 +11,8 @@ pub enum Target {
     Version,
     /// `/healthz`, `/livez`, `/readyz` (and their sub-checks)
     Health,
+    /// `/metrics` (Prometheus text)
+    Metrics,
     /// `/api`
     CoreVersions,
     /// `/apis`
@@ -78,6 +80,7 @@ pub fn parse(path: &str, types: &Types) -> Result<Target, PathError> {
     match segs.as_slice() {
         ["version"] => Ok(Target::Version),
         ["healthz" | "livez" | "readyz", ..] => Ok(Target::Health),
+        ["metrics"] => Ok(Target::Metrics),
         ["api"] => Ok(Target::CoreVersions),
         ["apis"] => Ok(Target::Groups),
         ["openapi", "v2"] => Ok(Target::OpenApiV2),
