@@ -27,6 +27,8 @@ pub struct ControllerTiming {
     pub resync_seconds: u64,
     /// `--poll-seconds`.
     pub poll_seconds: u64,
+    /// `--concurrent`.
+    pub concurrent: u16,
 }
 
 /// The running processes and the harness's client.
@@ -58,6 +60,8 @@ pub struct Snapshot {
     pub apiserver: ProcStats,
     /// Requests the API server has received, minus those the harness made.
     pub others_requests: u64,
+    /// The store's revision: writes so far, by anyone.
+    pub revision: u64,
 }
 
 /// The Application resource.
@@ -146,6 +150,8 @@ impl Environment {
                 &timing.resync_seconds.to_string(),
                 "--poll-seconds",
                 &timing.poll_seconds.to_string(),
+                "--concurrent",
+                &timing.concurrent.to_string(),
             ],
             &dir.join("controller.log"),
         )?;
@@ -194,23 +200,31 @@ impl Environment {
         )
     }
 
-    /// The API server's request counter, read from its `/metrics` (which counts this request).
-    async fn requests_total(&self) -> Result<u64> {
+    /// The API server's request counter and store revision, read from its `/metrics` (which
+    /// counts this request).
+    async fn api_counters(&self) -> Result<(u64, u64)> {
         let request = http::Request::get("/metrics").body(Vec::new())?;
         let text = self.client.request_text(request).await?;
         self.count_requests(1);
-        text.lines()
-            .find_map(|l| l.strip_prefix("fjord_apiserver_requests_total "))
-            .and_then(|v| v.trim().parse().ok())
-            .context("the API server's /metrics has no fjord_apiserver_requests_total")
+        let counter = |name: &str| -> Result<u64> {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .and_then(|v| v.trim().parse().ok())
+                .with_context(|| format!("the API server's /metrics has no {name}"))
+        };
+        Ok((
+            counter("fjord_apiserver_requests_total")?,
+            counter("fjord_apiserver_store_revision")?,
+        ))
     }
 
     /// Both processes' figures now.
     pub async fn snapshot(&mut self) -> Result<Snapshot> {
         self.controller.check_running()?;
         self.apiserver.check_running()?;
-        let total = self.requests_total().await?;
+        let (total, revision) = self.api_counters().await?;
         Ok(Snapshot {
+            revision,
             controller: self.controller.stats()?,
             apiserver: self.apiserver.stats()?,
             others_requests: total.saturating_sub(self.harness_requests.load(Ordering::Relaxed)),

@@ -56,6 +56,9 @@ pub struct FleetArgs {
     /// The controller's `--poll-seconds`.
     #[arg(long, default_value_t = 60)]
     poll_seconds: u64,
+    /// The controller's `--concurrent`.
+    #[arg(long, default_value_t = 16)]
+    concurrent: u16,
     /// Keep the work directory here instead of a temporary one (logs, repository, store).
     #[arg(long)]
     keep: Option<PathBuf>,
@@ -132,12 +135,13 @@ async fn fleet_run(fjord: &Path, args: &FleetArgs, everything: bool) -> Result<(
     let timing = ControllerTiming {
         resync_seconds: args.resync_seconds,
         poll_seconds: args.poll_seconds,
+        concurrent: args.concurrent,
     };
     let mut env = Environment::start(fjord, args.keep.as_deref(), timing, everything).await?;
     println!("work directory: {}", env.dir.display());
     println!(
-        "controller: --resync-seconds {} --poll-seconds {}; durable store; simulated controllers on",
-        args.resync_seconds, args.poll_seconds
+        "controller: --resync-seconds {} --poll-seconds {} --concurrent {}; durable store; simulated controllers on",
+        args.resync_seconds, args.poll_seconds, args.concurrent
     );
     let repo = FleetRepo::create(&env.dir.join("repo"), args.apps)?;
     let timeout = Duration::from_secs(args.timeout_seconds);
@@ -154,6 +158,7 @@ async fn latency_run(fjord: &Path, args: &LatencyArgs) -> Result<()> {
     let timing = ControllerTiming {
         resync_seconds: 180,
         poll_seconds: 3600,
+        concurrent: 16,
     };
     let mut env = Environment::start(fjord, args.keep.as_deref(), timing, true).await?;
     println!("work directory: {}", env.dir.display());

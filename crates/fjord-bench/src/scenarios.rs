@@ -68,6 +68,10 @@ fn print_usage(before: &Snapshot, after: &Snapshot, wall: Duration) {
         "API requests by Fjord (controller, webhook)",
         after.others_requests - before.others_requests,
     );
+    print_figure(
+        "writes to the store (everyone's)",
+        after.revision - before.revision,
+    );
 }
 
 /// The Argo CD Application of the `i`-th fleet member.

@@ -26,6 +26,9 @@ pub struct ControllerArgs {
     /// How often repositories are checked for new commits, in seconds.
     #[arg(long, default_value_t = 60)]
     poll_seconds: u64,
+    /// Applications reconciled at once (as Flux's --concurrent).
+    #[arg(long, default_value_t = 16)]
+    concurrent: u16,
     /// Do not run the Application controller.
     #[arg(long)]
     no_applications: bool,
@@ -55,6 +58,7 @@ impl ControllerArgs {
             fjord_engine::controller::ControllerConfig::new(&self.namespace, &self.repo_cache_dir);
         config.resync_interval = Duration::from_secs(self.resync_seconds.max(1));
         config.poll_interval = Duration::from_secs(self.poll_seconds.max(1));
+        config.concurrency = self.concurrent.max(1);
         config
     }
 
