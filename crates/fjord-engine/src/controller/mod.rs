@@ -11,6 +11,7 @@
 //! Everything here talks to the API; the decisions are the pure stages' (`diff`, `plan`,
 //! `health`, `status`).
 
+mod checks;
 mod compare;
 mod finalize;
 mod heal;
@@ -37,7 +38,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How the controller runs.
 #[derive(Clone, Debug)]
@@ -116,14 +117,6 @@ pub(crate) fn kube_err(step: impl Into<String>) -> impl FnOnce(kube::Error) -> C
     move |source| ControllerError::Kube { step, source }
 }
 
-/// The last remote check of an Application's source.
-#[derive(Clone, Debug)]
-pub(crate) struct SourceCheck {
-    pub at: Instant,
-    pub key: String,
-    pub commit: String,
-}
-
 /// Shared by every reconcile.
 pub(crate) struct Context {
     pub client: Client,
@@ -133,7 +126,7 @@ pub(crate) struct Context {
     pub cache: Arc<Mutex<RenderCache>>,
     pub kinds: live::KindCache,
     pub watches: watch::Watches,
-    pub checks: Mutex<HashMap<String, SourceCheck>>,
+    pub checks: checks::SourceChecks,
     pub heals: heal::HealTracker,
     pub settings: settings::Settings,
     pub source_types: Mutex<HashMap<crate::render::cache::RenderKey, crate::render::SourceType>>,
@@ -153,7 +146,7 @@ pub async fn run(
         cache: Arc::new(Mutex::new(RenderCache::new(config.render_cache_capacity))),
         kinds: live::KindCache::default(),
         watches,
-        checks: Mutex::new(HashMap::new()),
+        checks: checks::SourceChecks::default(),
         source_types: Mutex::new(HashMap::new()),
         heals: heal::HealTracker::default(),
         settings: settings::Settings::start(&client, &config.namespace),

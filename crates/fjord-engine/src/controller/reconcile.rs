@@ -133,7 +133,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     let refresh = Refresh::from_annotation(app.annotation(ANNOTATION_REFRESH));
     let auth = auth_for(ctx, &source.repo_url).await?;
     let app_key = format!("{}/{}", app.namespace(), app.name());
-    let fetched = match fetch_and_render(ctx, &app_key, &source, auth, refresh).await? {
+    let fetched = match fetch_and_render(ctx, &source, auth, refresh).await? {
         Ok(f) => f,
         Err(failure) => {
             return fail(

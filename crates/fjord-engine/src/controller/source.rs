@@ -5,7 +5,7 @@
 //! is forced; in between, the last resolved commit is reused, so a reconcile triggered by a
 //! live change costs no `git` process and (on a cache hit) no render.
 
-use super::{Context, ControllerError, SourceCheck, kube_err};
+use super::{Context, ControllerError, kube_err};
 use crate::render::cache::RenderKey;
 use crate::render::{Rendered, SourceType};
 use crate::source::credentials::{
@@ -17,7 +17,6 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use kube::api::ListParams;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// A rendered source at a resolved commit.
 pub(crate) struct Fetched {
@@ -72,18 +71,16 @@ pub(crate) async fn auth_for(ctx: &Context, repo_url: &str) -> Result<GitAuth, C
     })
 }
 
-/// Resolves, fetches and renders `source` for Application `app_key` (blocking).
+/// Resolves, fetches and renders `source` (off the runtime).
 pub(crate) async fn fetch_and_render(
     ctx: &Arc<Context>,
-    app_key: &str,
     source: &ApplicationSource,
     auth: GitAuth,
     refresh: Option<Refresh>,
 ) -> Result<Result<Fetched, SourceFailure>, ControllerError> {
     let ctx2 = Arc::clone(ctx);
-    let app_key = app_key.to_string();
     let source = source.clone();
-    tokio::task::spawn_blocking(move || fetch_blocking(&ctx2, &app_key, &source, auth, refresh))
+    tokio::task::spawn_blocking(move || fetch_blocking(&ctx2, &source, auth, refresh))
         .await
         .map_err(|e| ControllerError::Task {
             step: "fetching and rendering the source",
@@ -93,7 +90,6 @@ pub(crate) async fn fetch_and_render(
 
 fn fetch_blocking(
     ctx: &Context,
-    app_key: &str,
     source: &ApplicationSource,
     auth: GitAuth,
     refresh: Option<Refresh>,
@@ -104,38 +100,18 @@ fn fetch_blocking(
         message,
     };
     let repo = ctx.registry.get(&source.repo_url, auth);
-    let previous = ctx
-        .checks
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(app_key)
-        .cloned();
-    let fresh = previous.as_ref().filter(|c| {
-        refresh.is_none() && c.key == check_key && c.at.elapsed() < ctx.config.poll_interval
-    });
-    let commit = match fresh {
-        Some(c) => c.commit.clone(),
-        None => {
+    let commit = ctx.checks.resolve(
+        &check_key,
+        refresh.is_some(),
+        ctx.config.poll_interval,
+        || {
             let refs = repo
                 .ls_remote()
                 .map_err(|e| fail(None, format!("Failed to load target state: {e}")))?;
-            let commit = repo
-                .resolve(&refs, source.revision())
-                .map_err(|e| fail(None, format!("Failed to load target state: {e}")))?;
-            ctx.checks
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(
-                    app_key.to_string(),
-                    SourceCheck {
-                        at: Instant::now(),
-                        key: check_key,
-                        commit: commit.clone(),
-                    },
-                );
-            commit
-        }
-    };
+            repo.resolve(&refs, source.revision())
+                .map_err(|e| fail(None, format!("Failed to load target state: {e}")))
+        },
+    )?;
     let key = RenderKey::new(source, &commit);
     let cached = if refresh == Some(Refresh::Hard) {
         None
