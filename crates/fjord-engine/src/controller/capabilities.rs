@@ -1,23 +1,41 @@
 //! The target cluster's `.Capabilities` for Helm: `--kube-version` from `/version` and
 //! `--api-versions` from discovery (`group/version` and `group/version/Kind`, as Argo CD
 //! passes them), cached for one poll interval so a newly served CRD shows up soon after
-//! it is established without a discovery walk per reconcile.
+//! it is established without a discovery walk per reconcile. Only Applications that render
+//! Helm read them.
 
 use super::{ControllerError, kube_err};
 use crate::render::Capabilities;
 use kube::Client;
 use kube::discovery::Discovery;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The last discovery result.
+/// The last discovery result, and which Applications render Helm.
 #[derive(Default)]
 pub(crate) struct CapabilitiesCache {
     last: Mutex<Option<(Instant, Arc<Capabilities>)>>,
+    helm_apps: Mutex<HashSet<String>>,
 }
 
 impl CapabilitiesCache {
+    /// True when an earlier render of `app_key` found a Helm source.
+    pub(crate) fn renders_helm(&self, app_key: &str) -> bool {
+        self.helm_apps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(app_key)
+    }
+
+    /// Records that `app_key` renders Helm (its reconciles read capabilities from now on).
+    pub(crate) fn mark_helm(&self, app_key: &str) {
+        self.helm_apps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(app_key.to_string());
+    }
+
     /// The cluster's capabilities, read again when older than `ttl`.
     pub(crate) async fn get(
         &self,

@@ -16,6 +16,7 @@ use crate::render::helm::repo::{RepoAuth, is_helm_http_repo};
 use crate::render::sources::{SourceRole, merge, plan};
 use crate::render::{
     Capabilities, LocalTree, RenderContext, RenderError, Rendered, SourceTree, SourceType,
+    detect_source_type,
 };
 use crate::resource::ResourceKey;
 use crate::source::credentials::{
@@ -130,34 +131,59 @@ pub(crate) async fn fetch_and_render(
     for s in &sources {
         auths.push(auth_for(ctx, &s.repo_url).await?);
     }
-    let capabilities = if ctx.renderers.helm.is_some() {
-        Some(
-            ctx.capabilities
-                .get(&ctx.client, ctx.config.poll_interval)
-                .await?,
-        )
-    } else {
-        None
-    };
-    let job = FetchJob {
-        app_key: format!("{}/{}", app.namespace(), app.name()),
-        app_name: app.name().to_string(),
-        namespace: app.spec.destination.namespace.clone().unwrap_or_default(),
-        multi: !app.spec.sources.is_empty(),
-        sources,
-        roles,
-        auths,
-        capabilities,
-        refresh,
-    };
-    let ctx2 = Arc::clone(ctx);
-    tokio::task::spawn_blocking(move || fetch_blocking(&ctx2, &job))
-        .await
-        .map_err(|e| ControllerError::Task {
-            step: "fetching and rendering the sources",
-            message: e.to_string(),
-        })
+    let app_key = format!("{}/{}", app.namespace(), app.name());
+    // The cluster's capabilities are read only for Applications that render Helm (declared,
+    // or found so by an earlier render), so an idle controller without Helm sources makes
+    // no discovery requests.
+    let mut with_capabilities = ctx.renderers.helm.is_some()
+        && (sources.iter().any(|s| s.helm.is_some() || is_chart_repo(s))
+            || ctx.capabilities.renders_helm(&app_key));
+    loop {
+        let capabilities = if with_capabilities {
+            Some(
+                ctx.capabilities
+                    .get(&ctx.client, ctx.config.poll_interval)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let job = FetchJob {
+            app_key: app_key.clone(),
+            app_name: app.name().to_string(),
+            namespace: app.spec.destination.namespace.clone().unwrap_or_default(),
+            multi: !app.spec.sources.is_empty(),
+            sources: sources.clone(),
+            roles: roles.clone(),
+            auths: auths.clone(),
+            capabilities,
+            refresh,
+        };
+        let ctx2 = Arc::clone(ctx);
+        let outcome = tokio::task::spawn_blocking(move || fetch_blocking(&ctx2, &job))
+            .await
+            .map_err(|e| ControllerError::Task {
+                step: "fetching and rendering the sources",
+                message: e.to_string(),
+            })?;
+        match outcome {
+            Ok(result) => return Ok(result),
+            Err(NeedCapabilities) if !with_capabilities => {
+                ctx.capabilities.mark_helm(&app_key);
+                with_capabilities = true;
+            }
+            Err(NeedCapabilities) => {
+                return Ok(Err(SourceFailure {
+                    commit: None,
+                    message: "Failed to load target state: the cluster's capabilities are needed for Helm but were not read".into(),
+                }));
+            }
+        }
+    }
 }
+
+/// The blocking stage found a Helm source but was given no capabilities.
+struct NeedCapabilities;
 
 /// Everything the blocking stage needs, owned.
 struct FetchJob {
@@ -302,7 +328,29 @@ fn open_tree(
     Ok((Box::new(tree), None))
 }
 
-fn fetch_blocking(ctx: &Context, job: &FetchJob) -> Result<Fetched, SourceFailure> {
+fn fetch_blocking(
+    ctx: &Context,
+    job: &FetchJob,
+) -> Result<Result<Fetched, SourceFailure>, NeedCapabilities> {
+    match fetch_sources(ctx, job) {
+        Ok(fetched) => Ok(Ok(fetched)),
+        Err(Failure::Source(f)) => Ok(Err(f)),
+        Err(Failure::NeedCapabilities) => Err(NeedCapabilities),
+    }
+}
+
+enum Failure {
+    Source(SourceFailure),
+    NeedCapabilities,
+}
+
+impl From<SourceFailure> for Failure {
+    fn from(f: SourceFailure) -> Self {
+        Failure::Source(f)
+    }
+}
+
+fn fetch_sources(ctx: &Context, job: &FetchJob) -> Result<Fetched, Failure> {
     let n = job.sources.len();
     let mut revisions = Vec::with_capacity(n);
     for i in 0..n {
@@ -398,6 +446,15 @@ fn fetch_blocking(ctx: &Context, job: &FetchJob) -> Result<Fetched, SourceFailur
                 continue;
             };
             let source = &job.sources[i];
+            if job.capabilities.is_none() && ctx.renderers.helm.is_some() {
+                let is_helm = chart_dir.is_some()
+                    || crate::render::tree::normalize(source.path.as_deref().unwrap_or(""))
+                        .and_then(|p| detect_source_type(tree.as_ref(), &p, source).ok())
+                        == Some(SourceType::Helm);
+                if is_helm {
+                    return Err(Failure::NeedCapabilities);
+                }
+            }
             let result: Result<(SourceType, Rendered), RenderError> = match chart_dir {
                 Some(dir) => ctx
                     .renderers
