@@ -2,8 +2,9 @@
 //! `.Capabilities`, CRDs, local dependencies, charts pulled from an HTTP Helm repository,
 //! and a render compared with `helm template` run by hand.
 //!
-//! helm comes from `$FJORD_HELM`, else `<workspace>/target/interop/helm/helm` (installed by
-//! `scripts/install-test-deps`); the tests fail, not skip, without it.
+//! helm comes from `$FJORD_HELM`, else `$FJORD_INTEROP_DIR/helm/helm` (default
+//! `<workspace>/target/interop`, installed by `scripts/install-test-deps`); the tests fail,
+//! not skip, without it.
 
 use fjord_engine::render::helm::repo::RepoAuth;
 use fjord_engine::render::{
@@ -19,7 +20,10 @@ use std::process::Command;
 fn helm_binary() -> PathBuf {
     let path = match std::env::var_os("FJORD_HELM") {
         Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/interop/helm/helm"),
+        None => match std::env::var_os("FJORD_INTEROP_DIR") {
+            Some(dir) => PathBuf::from(dir).join("helm/helm"),
+            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/interop/helm/helm"),
+        },
     };
     assert!(
         path.is_file(),
@@ -319,6 +323,45 @@ fn local_dependencies_are_built_when_charts_is_missing() {
         !repo.join("apps/site/charts").exists(),
         "the repository is never written to"
     );
+}
+
+#[test]
+fn remote_dependencies_without_charts_say_they_need_the_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    write(
+        &repo,
+        "apps/site/Chart.yaml",
+        "apiVersion: v2\nname: site\nversion: 1.0.0\ndependencies:\n- name: redis\n  version: 1.0.0\n  repository: http://127.0.0.1:9/charts\n",
+    );
+    write(
+        &repo,
+        "apps/site/templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: site\n",
+    );
+    let renderers = Renderers::with_kustomize_and_helm(renderer(&dir.path().join("home")));
+    let src = ApplicationSource {
+        repo_url: "https://git.example.com/r.git".into(),
+        path: Some("apps/site".into()),
+        ..Default::default()
+    };
+    let err = renderers.render(&LocalTree::new(&repo), &src).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("dependency build"), "{text}");
+    assert!(
+        text.contains("over the network from http://127.0.0.1:9/charts"),
+        "{text}"
+    );
+    // Helm v2 is not supported.
+    let v2 = ApplicationSource {
+        helm: Some(HelmSource {
+            version: Some("v2".into()),
+            ..Default::default()
+        }),
+        ..src
+    };
+    let err = renderers.render(&LocalTree::new(&repo), &v2).unwrap_err();
+    assert!(matches!(err, RenderError::Unsupported { .. }), "{err}");
 }
 
 fn run_helm(args: &[&str], cwd: &Path, home: &Path) -> String {

@@ -18,11 +18,15 @@ use kube::api::PostParams;
 mod common;
 pub use common::{git, wait_app};
 
-/// helm from `$FJORD_HELM`, else `<workspace>/target/interop/helm/helm`; fails loudly.
+/// helm from `$FJORD_HELM`, else `$FJORD_INTEROP_DIR/helm/helm` (default
+/// `<workspace>/target/interop`); fails loudly.
 pub fn helm_binary() -> PathBuf {
     let path = match std::env::var_os("FJORD_HELM") {
         Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/interop/helm/helm"),
+        None => match std::env::var_os("FJORD_INTEROP_DIR") {
+            Some(dir) => PathBuf::from(dir).join("helm/helm"),
+            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/interop/helm/helm"),
+        },
     };
     assert!(
         path.is_file(),

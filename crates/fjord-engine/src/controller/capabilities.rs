@@ -83,11 +83,11 @@ async fn discover(client: &Client) -> Result<Capabilities, ControllerError> {
             api_versions.insert(group_version);
         }
     }
-    let kube_version = if version.git_version.is_empty() {
-        format!("v{}.{}", version.major, version.minor.trim_end_matches('+'))
-    } else {
-        version.git_version
-    };
+    let kube_version = crate::render::helm::args::kube_version(
+        &version.git_version,
+        &version.major,
+        &version.minor,
+    );
     Ok(Capabilities {
         kube_version,
         api_versions: api_versions.into_iter().collect(),

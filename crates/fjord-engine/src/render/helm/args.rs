@@ -27,6 +27,25 @@ impl Capabilities {
     }
 }
 
+/// The `--kube-version` for a cluster's `/version`: the git version without pre-release or
+/// build suffixes (`v1.30.2-eks-1552ad0` gives `v1.30.2`, which a chart's `kubeVersion:
+/// >=1.20.0` accepts), else `v<major>.<minor>.0`.
+pub fn kube_version(git_version: &str, major: &str, minor: &str) -> String {
+    let core = git_version
+        .split(['-', '+'])
+        .next()
+        .unwrap_or("")
+        .trim_start_matches('v');
+    if core.split('.').count() == 3 && core.split('.').all(|p| p.parse::<u64>().is_ok()) {
+        return format!("v{core}");
+    }
+    let minor: String = minor.chars().take_while(char::is_ascii_digit).collect();
+    if major.is_empty() || minor.is_empty() {
+        return String::new();
+    }
+    format!("v{major}.{minor}.0")
+}
+
 /// Everything `helm template` needs, with files already written to disk.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TemplateInputs {
@@ -231,6 +250,15 @@ mod tests {
         assert_eq!(args[kv + 1], "1.30.0");
         assert_eq!(args.iter().filter(|a| *a == "--api-versions").count(), 1);
         assert!(args.contains(&"x/v1".to_string()));
+    }
+
+    #[test]
+    fn kube_versions_lose_vendor_suffixes() {
+        assert_eq!(kube_version("v1.30.2-eks-1552ad0", "1", "30+"), "v1.30.2");
+        assert_eq!(kube_version("v1.33.0", "1", "33"), "v1.33.0");
+        assert_eq!(kube_version("v1.29.1+k3s1", "1", "29"), "v1.29.1");
+        assert_eq!(kube_version("", "1", "28+"), "v1.28.0");
+        assert_eq!(kube_version("weird", "", ""), "");
     }
 
     #[test]

@@ -82,9 +82,18 @@ impl HelmRenderer {
         source: &ApplicationSource,
         ctx: &RenderContext<'_>,
     ) -> Result<Rendered, RenderError> {
-        let helm_cmd = self.command()?;
         let default_helm = HelmSource::default();
         let helm = source.helm.as_ref().unwrap_or(&default_helm);
+        if let Some(v) = helm.version.as_deref()
+            && !v.is_empty()
+            && v != "v3"
+        {
+            return Err(RenderError::Unsupported {
+                what: format!("helm.version {v:?} (only v3)"),
+                at: Some(path.to_string()),
+            });
+        }
+        let helm_cmd = self.command()?;
         std::fs::create_dir_all(&self.home).map_err(|e| chart::write_error(&self.home, e))?;
         let work = tempfile::Builder::new()
             .prefix("render-")
