@@ -8,10 +8,8 @@
 
 mod helm_support;
 
-use helm_support::{Env, GitRepo, conditions, run_helm, synced, wait_app, write_files};
+use helm_support::{Env, GitRepo, conditions, run_helm, serve_charts, synced, wait_app};
 use serde_json::{Value, json};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CM: &str = r#"apiVersion: v1
@@ -256,82 +254,11 @@ async fn missing_helm_is_a_condition_and_touches_nothing() {
     env.stop().await;
 }
 
-/// A local HTTP Helm repository (python's http.server) serving packaged charts.
-struct HttpRepo {
-    child: Child,
-    url: String,
-}
-
-impl Drop for HttpRepo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve_charts(root: &Path, versions: &[&str]) -> HttpRepo {
-    let served = root.join("served");
-    std::fs::create_dir_all(&served).unwrap();
-    let home = root.join("pkg-home");
-    for v in versions {
-        let chart = root.join(format!("src-{v}/web"));
-        write_files(
-            &chart,
-            &[
-                (
-                    "Chart.yaml",
-                    &format!("apiVersion: v2\nname: web\nversion: {v}\n"),
-                ),
-                ("values.yaml", &format!("greeting: from-{v}\nreplicas: 1\n")),
-                ("templates/cm.yaml", CM),
-            ],
-        );
-        run_helm(
-            &[
-                "package",
-                chart.to_str().unwrap(),
-                "-d",
-                served.to_str().unwrap(),
-            ],
-            root,
-            &home,
-        );
-    }
-    run_helm(&["repo", "index", served.to_str().unwrap()], root, &home);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("python3")
-        .args([
-            "-m",
-            "http.server",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-        ])
-        .current_dir(&served)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 runs");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "http.server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    HttpRepo {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "e2e: boots the embedded control plane, serves a Helm repository and runs helm"]
 async fn chart_from_an_http_helm_repository_syncs() {
     let env = Env::start(|_| {}).await;
-    let server = serve_charts(&env.tc.scratch().join("charts"), &["1.0.0", "1.1.0"]);
+    let server = serve_charts(&env.tc.scratch().join("charts"), &["1.0.0", "1.1.0"], CM);
     let source = json!({
         "repoURL": server.url,
         "chart": "web",

@@ -205,3 +205,51 @@ async fn an_unknown_ref_is_a_condition_and_applies_nothing() {
     );
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: boots the embedded control plane, serves a Helm repository and runs helm"]
+async fn chart_from_a_helm_repository_with_values_from_git() {
+    let env = Env::start(|_| {}).await;
+    let server = helm_support::serve_charts(&env.tc.scratch().join("charts"), &["2.0.0"], CM);
+    let values = GitRepo::new(
+        &env.tc.scratch().join("git"),
+        "values",
+        &[(
+            "prometheus/values.yaml",
+            "greeting: ours\nregion: eu-west-1\n",
+        )],
+    );
+    env.create_app(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "metrics", "namespace": "argocd"},
+        "spec": {
+            "project": "default",
+            "sources": [
+                {
+                    "repoURL": server.url,
+                    "chart": "web",
+                    "targetRevision": "2.0.0",
+                    "helm": {"valueFiles": ["$values/prometheus/values.yaml"]}
+                },
+                {"repoURL": values.url(), "targetRevision": "main", "ref": "values"}
+            ],
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": "metrics"},
+            "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]}
+        }
+    }))
+    .await;
+    let app = wait_app(&env.apps, "metrics", "Synced and Healthy", synced).await;
+    let cm = env
+        .get_json(&["-n", "metrics", "configmap", "metrics-settings"])
+        .expect("the repository chart's ConfigMap is applied");
+    assert_eq!(
+        cm["data"]["greeting"], "ours",
+        "the Git value file wins over the chart's"
+    );
+    assert_eq!(cm["data"]["region"], "eu-west-1");
+    let sync = app.status.as_ref().unwrap().sync.clone().unwrap();
+    let values_commit = helm_support::git(&values.work, None, &["rev-parse", "HEAD"]);
+    assert_eq!(sync.revisions, ["2.0.0".to_string(), values_commit]);
+    env.stop().await;
+}

@@ -5,8 +5,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use fjord_e2e::TestCluster;
 use fjord_engine::controller::{ControllerConfig, install};
@@ -204,4 +204,77 @@ pub fn conditions(app: &Application) -> String {
                 .join("\n")
         })
         .unwrap_or_default()
+}
+
+/// A local HTTP Helm repository (python's http.server) serving packaged charts.
+pub struct HttpRepo {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for HttpRepo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Packages chart `web` at `versions` (templates: `template` as `templates/cm.yaml`, values
+/// `greeting: from-<version>`, `replicas: 1`) and serves them with an index.
+pub fn serve_charts(root: &Path, versions: &[&str], template: &str) -> HttpRepo {
+    let served = root.join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let home = root.join("pkg-home");
+    for v in versions {
+        let chart = root.join(format!("src-{v}/web"));
+        write_files(
+            &chart,
+            &[
+                (
+                    "Chart.yaml",
+                    &format!("apiVersion: v2\nname: web\nversion: {v}\n"),
+                ),
+                ("values.yaml", &format!("greeting: from-{v}\nreplicas: 1\n")),
+                ("templates/cm.yaml", template),
+            ],
+        );
+        run_helm(
+            &[
+                "package",
+                chart.to_str().unwrap(),
+                "-d",
+                served.to_str().unwrap(),
+            ],
+            root,
+            &home,
+        );
+    }
+    run_helm(&["repo", "index", served.to_str().unwrap()], root, &home);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .current_dir(&served)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 runs");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "http.server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    HttpRepo {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
 }
