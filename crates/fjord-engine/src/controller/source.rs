@@ -383,16 +383,18 @@ fn fetch_sources(ctx: &Context, job: &FetchJob) -> Result<Fetched, Failure> {
                 .map(|name| format!("{name}={}", revisions[r.index]))
         })
         .collect();
-    let render_context = format!(
-        "app={};ns={};caps={};refs={}",
-        job.app_name,
-        job.namespace,
-        job.capabilities
-            .as_ref()
-            .map(|c| c.fingerprint())
-            .unwrap_or_default(),
-        ref_revisions.join(",")
-    );
+    // Helm renders depend on the Application (release name, namespace) and the cluster;
+    // directory and kustomize renders do not, so Applications on one path share them.
+    let render_context = match &job.capabilities {
+        Some(caps) => format!(
+            "app={};ns={};caps={};refs={}",
+            job.app_name,
+            job.namespace,
+            caps.fingerprint(),
+            ref_revisions.join(",")
+        ),
+        None => format!("refs={}", ref_revisions.join(",")),
+    };
     let keys: Vec<RenderKey> = (0..n)
         .map(|i| {
             RenderKey::new(&job.sources[i], &revisions[i]).with_context(render_context.clone())
