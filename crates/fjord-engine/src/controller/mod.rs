@@ -22,6 +22,7 @@ mod reconcile;
 mod retry;
 mod settings;
 mod source;
+mod source_status;
 mod status;
 mod sync;
 mod watch;

@@ -215,7 +215,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     let last = status.operation_state.as_ref();
     let last_revision = last
         .and_then(|o| o.sync_result.as_ref())
-        .map(super::source::synced_revision);
+        .map(super::source_status::synced_revision);
     let last_revision = last_revision.as_deref();
     let last_failed =
         last.is_some_and(|o| matches!(o.phase, OperationPhase::Failed | OperationPhase::Error));
@@ -389,7 +389,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     status.summary = Some(summary(items.iter().filter_map(|i| i.live.as_ref())));
     let fresh = reconciled_at_due(&status, ctx.config.resync_interval) || refresh.is_some();
     let progressing = health.status == HealthStatusCode::Progressing || sync_running;
-    super::source::multi_source_status(&mut status, spec, &fetched);
+    super::source_status::multi_source_status(&mut status, spec, &fetched);
     write_status::write(ctx, app, status, cleanup, fresh).await?;
     let mut next = if progressing {
         ctx.config.progressing_interval
