@@ -1,7 +1,8 @@
 //! Helm sources end to end on the embedded control plane: a chart in the Git repository
 //! rendered with the cluster's `.Capabilities` (a CRD the control plane serves) and synced;
 //! helm going missing is a condition that applies and prunes nothing; a chart from a local
-//! HTTP Helm repository syncs and follows `targetRevision`.
+//! HTTP Helm repository syncs and follows `targetRevision`; helm runs once per commit, not
+//! per reconcile.
 //!
 //! Run: `cargo test -p fjord-e2e --test helm -- --ignored` (needs `git`, `python3`, kubectl 1.32
 //! and helm from `scripts/install-test-deps`).
@@ -305,4 +306,63 @@ async fn chart_from_an_http_helm_repository_syncs() {
     assert_eq!(cm["data"]["chartVersion"], "1.1.0");
     assert_eq!(cm["data"]["greeting"], "from-1.1.0");
     env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: boots the embedded control plane and runs helm"]
+async fn helm_runs_once_per_commit_not_per_reconcile() {
+    // A wrapper that counts `helm template` runs, then hands over to the real helm.
+    let bin = tempfile::tempdir().unwrap();
+    let log = bin.path().join("runs.log");
+    let wrapper = bin.path().join("helm");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = template ] && echo run >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            helm_support::helm_binary().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let runs = || {
+        std::fs::read_to_string(&log)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    let w = wrapper.clone();
+    let env = Env::start(move |c| c.helm_binary = Some(w)).await;
+    let files = chart_files("cached");
+    let repo = GitRepo::new(&env.tc.scratch().join("git"), "charts", &as_refs(&files));
+    let source =
+        json!({"repoURL": repo.url(), "path": "charts/web", "helm": {"values": "replicas: 2\n"}});
+    env.create_app(app("cached", source, "cached")).await;
+    wait_app(&env.apps, "cached", "Synced and Healthy", synced).await;
+    let after_sync = runs();
+    assert!(after_sync >= 1, "helm template ran");
+    // Polls every 500 ms and resyncs every 5 s: many reconciles, no new render.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(runs(), after_sync, "no helm run without a new commit");
+    repo.write(&[("charts/web/values.yaml", "greeting: new\nreplicas: 1\n")]);
+    repo.commit("new values");
+    wait_for("the new commit rendered", || {
+        (runs() > after_sync).then_some(())
+    })
+    .await;
+    wait_app(&env.apps, "cached", "the new commit synced", |a| {
+        synced(a) && second_sync_recorded(a).is_some()
+    })
+    .await;
+    let cm = env
+        .get_json(&["-n", "cached", "configmap", "cached-settings"])
+        .unwrap();
+    assert_eq!(cm["data"]["greeting"], "new");
+    env.stop().await;
+}
+
+/// `Some` once a second history entry (id 1) exists.
+fn second_sync_recorded(app: &fjord_engine::types::Application) -> Option<()> {
+    let s = app.status.as_ref()?;
+    s.history.iter().find(|h| h.id == 1).map(|_| ())
 }
