@@ -11,6 +11,7 @@
 //! Everything here talks to the API; the decisions are the pure stages' (`diff`, `plan`,
 //! `health`, `status`).
 
+mod capabilities;
 mod checks;
 mod compare;
 mod finalize;
@@ -22,12 +23,13 @@ mod reconcile;
 mod retry;
 mod settings;
 mod source;
+mod source_status;
 mod status;
 mod sync;
 mod watch;
 
-use crate::render::Renderers;
 use crate::render::cache::RenderCache;
+use crate::render::{HelmRenderer, Renderers};
 use crate::source::RepoRegistry;
 use crate::types::Application;
 use futures::StreamExt;
@@ -63,6 +65,8 @@ pub struct ControllerConfig {
     /// concurrency makes a thousand reconciles queue on the API server together and each hold
     /// its rendered and live objects meanwhile.
     pub concurrency: u16,
+    /// The helm binary; `None` looks for `$FJORD_HELM`, then `helm` on `PATH`, at each render.
+    pub helm_binary: Option<PathBuf>,
 }
 
 impl ControllerConfig {
@@ -77,6 +81,7 @@ impl ControllerConfig {
             progressing_interval: Duration::from_secs(2),
             render_cache_capacity: 4096,
             concurrency: 16,
+            helm_binary: None,
         }
     }
 }
@@ -130,6 +135,7 @@ pub(crate) struct Context {
     pub heals: heal::HealTracker,
     pub settings: settings::Settings,
     pub source_types: Mutex<HashMap<crate::render::cache::RenderKey, crate::render::SourceType>>,
+    pub capabilities: capabilities::CapabilitiesCache,
 }
 
 /// Runs the Application controller until `shutdown` completes.
@@ -142,7 +148,11 @@ pub async fn run(
     let (watches, triggers) = watch::Watches::new(client.clone(), config.namespace.clone());
     let ctx = Arc::new(Context {
         registry: Arc::new(RepoRegistry::new(&config.repo_cache_dir)),
-        renderers: Arc::new(Renderers::with_kustomize()),
+        renderers: Arc::new(Renderers::with_kustomize_and_helm(HelmRenderer {
+            binary: config.helm_binary.clone(),
+            ..HelmRenderer::new(config.repo_cache_dir.join(".helm"))
+        })),
+        capabilities: capabilities::CapabilitiesCache::default(),
         cache: Arc::new(Mutex::new(RenderCache::new(config.render_cache_capacity))),
         kinds: live::KindCache::default(),
         watches,

@@ -5,7 +5,7 @@
 //! request that changes a live object.
 
 use super::compare::{compare, confirm};
-use super::source::{auth_for, fetch_and_render};
+use super::source::fetch_and_render;
 use super::status::{self as write_status, Cleanup};
 use super::sync::{self, Item, SyncRequest};
 use super::{Context, ControllerError, now};
@@ -94,46 +94,27 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         });
     }
     let spec = &app.spec;
-    let source = match (&spec.source, spec.sources.is_empty()) {
-        (Some(s), true) => s.clone(),
-        (_, false) => {
-            return fail(
-                ctx,
-                app,
-                condition_type::INVALID_SPEC_ERROR,
-                "spec.sources (multiple sources) is not supported yet",
-                None,
-            )
-            .await;
-        }
-        (None, true) => {
-            return fail(
-                ctx,
-                app,
-                condition_type::INVALID_SPEC_ERROR,
-                "spec.source: a source is required",
-                None,
-            )
-            .await;
-        }
-    };
-    if source.repo_url.is_empty() {
+    if let Err(message) = super::source::check_sources(spec) {
+        return fail(ctx, app, condition_type::INVALID_SPEC_ERROR, &message, None).await;
+    }
+    // The first source stands for all of them where one is recorded; multi-source
+    // Applications get Argo CD's `sources`/`revisions` shape at the end.
+    let Some(source) = spec.all_sources().first().map(|s| (*s).clone()) else {
         return fail(
             ctx,
             app,
             condition_type::INVALID_SPEC_ERROR,
-            "spec.source.repoURL: required",
+            "spec.source: a source is required",
             None,
         )
         .await;
-    }
+    };
     if let Err(message) = super::project::check(ctx, app).await? {
         return fail(ctx, app, condition_type::INVALID_SPEC_ERROR, &message, None).await;
     }
     let refresh = Refresh::from_annotation(app.annotation(ANNOTATION_REFRESH));
-    let auth = auth_for(ctx, &source.repo_url).await?;
     let app_key = format!("{}/{}", app.namespace(), app.name());
-    let fetched = match fetch_and_render(ctx, &source, auth, refresh).await? {
+    let fetched = match fetch_and_render(ctx, app, refresh).await? {
         Ok(f) => f,
         Err(failure) => {
             return fail(
@@ -234,7 +215,8 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     let last = status.operation_state.as_ref();
     let last_revision = last
         .and_then(|o| o.sync_result.as_ref())
-        .map(|r| r.revision.as_str());
+        .map(super::source_status::synced_revision);
+    let last_revision = last_revision.as_deref();
     let last_failed =
         last.is_some_and(|o| matches!(o.phase, OperationPhase::Failed | OperationPhase::Error));
     // A sync waiting between waves continues on the next reconcile.
@@ -407,6 +389,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     status.summary = Some(summary(items.iter().filter_map(|i| i.live.as_ref())));
     let fresh = reconciled_at_due(&status, ctx.config.resync_interval) || refresh.is_some();
     let progressing = health.status == HealthStatusCode::Progressing || sync_running;
+    super::source_status::multi_source_status(&mut status, spec, &fetched);
     write_status::write(ctx, app, status, cleanup, fresh).await?;
     let mut next = if progressing {
         ctx.config.progressing_interval
