@@ -32,6 +32,9 @@ pub struct UpArgs {
     /// Namespace of Applications.
     #[arg(long, default_value = "argocd")]
     namespace: String,
+    /// Address of the web UI and API.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    ui_listen: std::net::SocketAddr,
 }
 
 fn examples_dir(arg: Option<&Path>) -> anyhow::Result<PathBuf> {
@@ -169,9 +172,30 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             },
         ));
         let kubeconfig_abs = std::fs::canonicalize(&kubeconfig).unwrap_or(kubeconfig.clone());
+        let prepared = super::server::prepare(
+            client.clone(),
+            &args.namespace,
+            &args.data_dir.join("server-git-cache"),
+            false,
+        )
+        .await?;
+        let ui_listener = tokio::net::TcpListener::bind(args.ui_listen)
+            .await
+            .with_context(|| format!("listening on {}", args.ui_listen))?;
+        let ui = tokio::spawn(async move {
+            let _ = axum::serve(ui_listener, prepared.router).await;
+        });
+        eprintln!("web UI and API on http://{}", args.ui_listen);
+        if prepared.admin_token_created {
+            eprintln!(
+                "admin token (shown once; kept in Secret {}/fjord-admin): {}",
+                args.namespace, prepared.admin_token
+            );
+        }
         tokio::select! {
             r = wait_synced_healthy(&apps, &app_name) => r?,
             _ = shutdown_signal() => {
+                ui.abort();
                 let _ = stop_tx.send(());
                 let _ = controllers.await;
                 server.shutdown().await;
@@ -186,6 +210,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         );
         shutdown_signal().await;
         eprintln!("shutting down");
+        ui.abort();
         let _ = stop_tx.send(());
         let _ = controllers.await;
         server.shutdown().await;
