@@ -206,9 +206,26 @@ pub fn side_by_side(live: &str, desired: &str) -> Vec<DiffRow> {
     rows
 }
 
-/// YAML text of an object (`""` for none).
+/// A copy with every map's keys sorted, so two sides line up field by field.
+fn sorted(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted(&m[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
+/// YAML text of an object with sorted keys (`""` for none).
 pub fn yaml(v: Option<&Value>) -> String {
-    v.and_then(|v| serde_norway::to_string(v).ok())
+    v.and_then(|v| serde_norway::to_string(&sorted(v)).ok())
         .unwrap_or_default()
 }
 
@@ -305,6 +322,16 @@ pub async fn diff_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yaml_sorts_keys_at_every_level() {
+        let v = serde_json::json!({"b": 1, "a": {"d": [{"z": 1, "y": 2}], "c": 0}});
+        assert_eq!(
+            yaml(Some(&v)),
+            "a:\n  c: 0\n  d:\n  - y: 2\n    z: 1\nb: 1\n"
+        );
+        assert_eq!(yaml(None), "");
+    }
 
     #[test]
     fn side_by_side_pairs_changed_lines() {
