@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod webdriver;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -215,6 +217,17 @@ impl UiSetup {
                 );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Stops the Application controller (the cluster and the server keep running), so a
+    /// requested operation stays visible.
+    pub async fn stop_controller(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.controller.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
         }
     }
 

@@ -168,9 +168,18 @@ async fn load(
 }
 
 async fn patch(state: &ApiState, app: &Application, body: Value) -> Result<Application, ApiError> {
+    patch_app(&state.client, app, body).await
+}
+
+/// Merge-patches an Application, pinned to the resourceVersion it was read at.
+pub async fn patch_app(
+    client: &kube::Client,
+    app: &Application,
+    body: Value,
+) -> Result<Application, ApiError> {
     let mut body = body;
     body["metadata"]["resourceVersion"] = json!(app.metadata.resource_version);
-    apps_api(state, app.namespace())
+    Api::<Application>::namespaced(client.clone(), app.namespace())
         .patch(app.name(), &PatchParams::default(), &Patch::Merge(&body))
         .await
         .map_err(|e| match e {
@@ -190,6 +199,16 @@ async fn write_operation(
     app: &Application,
     op: Operation,
 ) -> Result<Json<Value>, ApiError> {
+    let updated = request_operation(&state.client, app, op).await?;
+    Ok(Json(serde_json::to_value(&updated).unwrap_or_default()))
+}
+
+/// Writes `operation` unless one is already in progress (409).
+pub async fn request_operation(
+    client: &kube::Client,
+    app: &Application,
+    op: Operation,
+) -> Result<Application, ApiError> {
     if operation_in_progress(app) {
         return Err(ApiError::Conflict(format!(
             "application {}: another operation is already in progress",
@@ -197,8 +216,7 @@ async fn write_operation(
         )));
     }
     let op = serde_json::to_value(&op).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let updated = patch(state, app, json!({ "operation": op })).await?;
-    Ok(Json(serde_json::to_value(&updated).unwrap_or_default()))
+    patch_app(client, app, json!({ "operation": op })).await
 }
 
 /// `POST /api/v1/applications/{name}/sync`.
@@ -315,32 +333,37 @@ pub async fn delete(
 ) -> Result<Json<Value>, ApiError> {
     let r = AppRef::new(name, q.app_namespace);
     let app = load(&state, &caller, &r, Action::Delete).await?;
+    let cascade = q.cascade.unwrap_or(true);
+    delete_app(&state.client, &app, cascade).await?;
+    Ok(Json(
+        json!({"deleted": format!("{}/{}", app.namespace(), app.name()), "cascade": cascade}),
+    ))
+}
+
+/// Deletes an Application; with `cascade` its resources go too (Argo CD's finalizer).
+pub async fn delete_app(
+    client: &kube::Client,
+    app: &Application,
+    cascade: bool,
+) -> Result<(), ApiError> {
     let mut finalizers = app.metadata.finalizers.clone().unwrap_or_default();
     let has = finalizers.iter().any(|f| f == RESOURCES_FINALIZER);
-    let cascade = q.cascade.unwrap_or(true);
     if cascade != has {
         if cascade {
             finalizers.push(RESOURCES_FINALIZER.to_string());
         } else {
             finalizers.retain(|f| f != RESOURCES_FINALIZER);
         }
-        patch(
-            &state,
-            &app,
-            json!({"metadata": {"finalizers": finalizers}}),
-        )
-        .await?;
+        patch_app(client, app, json!({"metadata": {"finalizers": finalizers}})).await?;
     }
-    apps_api(&state, app.namespace())
+    Api::<Application>::namespaced(client.clone(), app.namespace())
         .delete(app.name(), &DeleteParams::default())
         .await
         .map_err(ApiError::cluster(format!(
             "deleting application {}",
             app.name()
         )))?;
-    Ok(Json(
-        json!({"deleted": format!("{}/{}", app.namespace(), app.name()), "cascade": cascade}),
-    ))
+    Ok(())
 }
 
 /// The optional `appNamespace` query parameter (Argo CD's name).

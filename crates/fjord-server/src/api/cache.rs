@@ -143,7 +143,19 @@ pub struct AppEntry {
     pub summary: AppSummary,
     /// Lower-cased text the `search` filter matches against.
     pub search_text: String,
+    /// Position of the health code in Argo CD's order, best first (for sorting).
+    pub health_rank: u8,
 }
+
+/// Argo CD's health codes, best first.
+pub const HEALTH_ORDER: [&str; 6] = [
+    "Healthy",
+    "Suspended",
+    "Progressing",
+    "Missing",
+    "Degraded",
+    "Unknown",
+];
 
 impl AppEntry {
     /// Builds the entry of an Application.
@@ -159,10 +171,15 @@ impl AppEntry {
             summary.destination_namespace
         )
         .to_lowercase();
+        let health_rank = HEALTH_ORDER
+            .iter()
+            .position(|h| *h == summary.health)
+            .unwrap_or(HEALTH_ORDER.len()) as u8;
         AppEntry {
             app: Arc::new(app),
             summary,
             search_text,
+            health_rank,
         }
     }
 }

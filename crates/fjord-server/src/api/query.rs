@@ -185,33 +185,33 @@ pub struct ListPage {
     pub continue_token: Option<String>,
 }
 
-const HEALTH_ORDER: [&str; 6] = [
-    "Healthy",
-    "Suspended",
-    "Progressing",
-    "Missing",
-    "Degraded",
-    "Unknown",
-];
-
-fn health_rank(h: &str) -> usize {
-    HEALTH_ORDER.iter().position(|x| *x == h).unwrap_or(6)
-}
-
-type SortKey = fn(&AppSummary, &AppSummary) -> std::cmp::Ordering;
+type SortKey = fn(&AppEntry, &AppEntry) -> std::cmp::Ordering;
 
 fn sort_key(field: &str) -> Option<SortKey> {
     Some(match field {
-        "name" => |a, b| a.name.cmp(&b.name).then(a.namespace.cmp(&b.namespace)),
-        "project" => |a, b| a.project.cmp(&b.project).then(a.name.cmp(&b.name)),
-        "sync" => |a, b| a.sync.cmp(&b.sync).then(a.name.cmp(&b.name)),
-        "health" => |a, b| {
-            health_rank(&a.health)
-                .cmp(&health_rank(&b.health))
-                .then(a.name.cmp(&b.name))
+        "name" => |a, b| {
+            let (a, b) = (&a.summary, &b.summary);
+            a.name.cmp(&b.name).then(a.namespace.cmp(&b.namespace))
         },
-        "createdAt" => |a, b| a.created_at.cmp(&b.created_at).then(a.name.cmp(&b.name)),
+        "project" => |a, b| {
+            let (a, b) = (&a.summary, &b.summary);
+            a.project.cmp(&b.project).then(a.name.cmp(&b.name))
+        },
+        "sync" => |a, b| {
+            let (a, b) = (&a.summary, &b.summary);
+            a.sync.cmp(&b.sync).then(a.name.cmp(&b.name))
+        },
+        "health" => |a, b| {
+            a.health_rank
+                .cmp(&b.health_rank)
+                .then(a.summary.name.cmp(&b.summary.name))
+        },
+        "createdAt" => |a, b| {
+            let (a, b) = (&a.summary, &b.summary);
+            a.created_at.cmp(&b.created_at).then(a.name.cmp(&b.name))
+        },
         "reconciledAt" => |a, b| {
+            let (a, b) = (&a.summary, &b.summary);
             a.reconciled_at
                 .cmp(&b.reconciled_at)
                 .then(a.name.cmp(&b.name))
@@ -222,7 +222,7 @@ fn sort_key(field: &str) -> Option<SortKey> {
 
 /// Filters, counts, sorts and pages `entries` (already restricted to what the caller may
 /// see).
-pub fn list(entries: &[Arc<AppEntry>], q: &ListQuery) -> Result<ListPage, QueryError> {
+pub fn list<'a>(entries: &'a [Arc<AppEntry>], q: &ListQuery) -> Result<ListPage, QueryError> {
     let selector = Selector::parse(q.selector.as_deref().unwrap_or(""))?;
     let projects = list_param(&q.project);
     let syncs = list_param(&q.sync);
@@ -242,8 +242,16 @@ pub fn list(entries: &[Arc<AppEntry>], q: &ListQuery) -> Result<ListPage, QueryE
             .ok_or_else(|| QueryError::Continue(t.to_string()))?,
     };
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    let mut counts = Counts::default();
-    let mut matched: Vec<&AppSummary> = Vec::new();
+    let mut sync_counts: Vec<(&str, usize)> = Vec::new();
+    let mut health_counts: Vec<(&str, usize)> = Vec::new();
+    let bump = |counts: &mut Vec<(&'a str, usize)>, key: &'a str| match counts
+        .iter_mut()
+        .find(|(k, _)| *k == key)
+    {
+        Some((_, n)) => *n += 1,
+        None => counts.push((key, 1)),
+    };
+    let mut matched: Vec<&AppEntry> = Vec::new();
     for e in entries {
         let s = &e.summary;
         if q.namespace.as_deref().is_some_and(|n| n != s.namespace)
@@ -253,15 +261,25 @@ pub fn list(entries: &[Arc<AppEntry>], q: &ListQuery) -> Result<ListPage, QueryE
         {
             continue;
         }
-        *counts.sync.entry(s.sync.clone()).or_default() += 1;
-        *counts.health.entry(s.health.clone()).or_default() += 1;
+        bump(&mut sync_counts, &s.sync);
+        bump(&mut health_counts, &s.health);
         if (!syncs.is_empty() && !syncs.contains(&s.sync))
             || (!healths.is_empty() && !healths.contains(&s.health))
         {
             continue;
         }
-        matched.push(s);
+        matched.push(e);
     }
+    let counts = Counts {
+        sync: sync_counts
+            .into_iter()
+            .map(|(k, n)| (k.to_string(), n))
+            .collect(),
+        health: health_counts
+            .into_iter()
+            .map(|(k, n)| (k.to_string(), n))
+            .collect(),
+    };
     matched.sort_by(|a, b| if desc { cmp(b, a) } else { cmp(a, b) });
     let total = matched.len();
     let end = offset.saturating_add(limit).min(total);
@@ -269,7 +287,7 @@ pub fn list(entries: &[Arc<AppEntry>], q: &ListQuery) -> Result<ListPage, QueryE
         .get(offset.min(total)..end)
         .unwrap_or(&[])
         .iter()
-        .map(|s| (*s).clone())
+        .map(|e| e.summary.clone())
         .collect();
     Ok(ListPage {
         items,

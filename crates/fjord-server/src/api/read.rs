@@ -39,7 +39,7 @@ pub async fn list(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<super::query::ListPage>, ApiError> {
     if !state.cache.is_ready() {
         return Err(ApiError::NotReady);
     }
@@ -54,7 +54,7 @@ pub async fn list(
         })
         .collect();
     let page = list_page(&visible, &q).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    Ok(Json(serde_json::to_value(page).unwrap_or_default()))
+    Ok(Json(page))
 }
 
 /// `GET /api/v1/applications/{name}`: the Application as stored.

@@ -1,6 +1,7 @@
 //! Subcommands. Each module holds its clap arguments (validation only) and a `run` that turns
 //! them into library configuration before doing any I/O.
 
+mod app;
 mod cluster;
 mod controller;
 mod doctor;
@@ -24,6 +25,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Applications: list, get, diff, sync, history, rollback, wait, delete.
+    App(app::AppArgs),
     /// The embedded Kubernetes-compatible control plane.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -35,6 +38,8 @@ enum Command {
     /// CI promotion: change image tags in the config repository and push.
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Save a Fjord server and token for `fjord app` (the token is read from standard input).
+    Login(app::LoginArgs),
     /// Print the manifests that install Fjord into a cluster (for `kubectl apply -f -`).
     Install(install::InstallArgs),
     /// Seal Secrets for Sealed Secrets controllers (kubeseal's flags).
@@ -50,11 +55,13 @@ enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::App(args) => app::run(args),
         Command::Cluster(cmd) => cluster::run(cmd),
         Command::Controller(args) => controller::run(args),
         Command::Doctor(cmd) => doctor::run(cmd),
         Command::Image(cmd) => image::run(cmd),
         Command::Install(args) => install::run(args),
+        Command::Login(args) => app::login(args),
         Command::Seal(args) => seal::run(*args),
         Command::Server(args) => server::run(args),
         Command::Kustomize(cmd) => kustomize::run(cmd),

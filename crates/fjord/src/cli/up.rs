@@ -179,23 +179,40 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             false,
         )
         .await?;
-        let ui_listener = tokio::net::TcpListener::bind(args.ui_listen)
-            .await
-            .with_context(|| format!("listening on {}", args.ui_listen))?;
-        let ui = tokio::spawn(async move {
-            let _ = axum::serve(ui_listener, prepared.router).await;
-        });
-        eprintln!("web UI and API on http://{}", args.ui_listen);
-        if prepared.admin_token_created {
-            eprintln!(
-                "admin token (shown once; kept in Secret {}/fjord-admin): {}",
-                args.namespace, prepared.admin_token
-            );
-        }
+        // The UI is a convenience here: a busy port must not stop the control plane.
+        let ui = match tokio::net::TcpListener::bind(args.ui_listen).await {
+            Ok(listener) => {
+                eprintln!("web UI and API on http://{}", args.ui_listen);
+                if prepared.admin_token_created {
+                    eprintln!(
+                        "admin token (shown once; kept in Secret {}/fjord-admin, key token): {}",
+                        args.namespace, prepared.admin_token
+                    );
+                } else {
+                    eprintln!(
+                        "log in with the admin token in Secret {}/fjord-admin (key token)",
+                        args.namespace
+                    );
+                }
+                let router = prepared.router;
+                Some(tokio::spawn(async move {
+                    let _ = axum::serve(listener, router).await;
+                }))
+            }
+            Err(e) => {
+                eprintln!(
+                    "web UI not started: listening on {}: {e} (choose another with --ui-listen)",
+                    args.ui_listen
+                );
+                None
+            }
+        };
         tokio::select! {
             r = wait_synced_healthy(&apps, &app_name) => r?,
             _ = shutdown_signal() => {
-                ui.abort();
+                if let Some(ui) = &ui {
+                    ui.abort();
+                }
                 let _ = stop_tx.send(());
                 let _ = controllers.await;
                 server.shutdown().await;
@@ -210,7 +227,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         );
         shutdown_signal().await;
         eprintln!("shutting down");
-        ui.abort();
+        if let Some(ui) = &ui {
+            ui.abort();
+        }
         let _ = stop_tx.send(());
         let _ = controllers.await;
         server.shutdown().await;
