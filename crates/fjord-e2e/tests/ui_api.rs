@@ -137,7 +137,7 @@ fn assert_masked(what: &str, r: &Reply) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "e2e: boots the embedded control plane, the controller and the server"]
 async fn the_api_serves_reads_actions_auth_and_masking() {
-    let s = UiSetup::start(false).await;
+    let mut s = UiSetup::start(false).await;
     add_tokens(&s).await;
     let admin = s.admin_token.clone();
     let admin = admin.as_str();
@@ -537,6 +537,69 @@ async fn the_api_serves_reads_actions_auth_and_masking() {
     assert_eq!(r.body["items"], json!(["default"]));
     let r = call(&s, "GET", "/api/v1/openapi.json", Auth::None, None).await;
     assert!(r.body["paths"]["/api/v1/applications"].is_object());
+
+    // Terminate withdraws a requested operation (the controller is stopped so it stays
+    // pending); the deployer may, the viewer may not.
+    s.stop_controller().await;
+    let selected = json!({"dryRun": true, "resources": [
+        {"group": "apps", "kind": "Deployment", "name": "payment-gateway", "namespace": NS}
+    ]});
+    let r = call(
+        &s,
+        "POST",
+        &path("/sync"),
+        Auth::Bearer(admin),
+        Some(selected),
+    )
+    .await;
+    assert_eq!(r.code, 200, "{}", r.text);
+    assert_eq!(r.body["operation"]["sync"]["dryRun"], true);
+    assert_eq!(
+        r.body["operation"]["sync"]["resources"][0]["kind"],
+        "Deployment"
+    );
+    let r = call(
+        &s,
+        "POST",
+        &path("/sync"),
+        Auth::Bearer(admin),
+        Some(json!({"prnue": true})),
+    )
+    .await;
+    assert!(
+        r.code == 400 || r.code == 422 || r.code == 409,
+        "unknown fields are refused: {}",
+        r.text
+    );
+    let r = call(
+        &s,
+        "POST",
+        &path("/sync"),
+        Auth::Bearer(admin),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(r.code, 409, "one operation at a time: {}", r.text);
+    let r = call(
+        &s,
+        "DELETE",
+        &path("/operation"),
+        Auth::Bearer("viewer-token-1"),
+        None,
+    )
+    .await;
+    assert_eq!(r.code, 403);
+    assert!(s.apps.get(APP).await.unwrap().operation.is_some());
+    let r = call(
+        &s,
+        "DELETE",
+        &path("/operation"),
+        Auth::Cookie(&session, Some(&csrf)),
+        None,
+    )
+    .await;
+    assert_eq!(r.code, 200, "{}", r.text);
+    assert!(s.apps.get(APP).await.unwrap().operation.is_none());
 
     // Delete: the deployer may not, the admin may (without cascade here).
     let r = call(

@@ -145,6 +145,25 @@ async fn the_list_shows_only_what_the_callers_roles_allow() {
     )
     .await;
     assert_eq!(code, 403, "{body}");
+    // A missing Application looks like a forbidden one to a caller who cannot read everything.
+    let (code, _, _) = send(
+        &r,
+        "GET",
+        "/api/v1/applications/nope",
+        &[("authorization", "Bearer prod-token")],
+        None,
+    )
+    .await;
+    assert_eq!(code, 403);
+    let (code, _, _) = send(
+        &r,
+        "GET",
+        "/api/v1/applications/nope",
+        &[("authorization", "Bearer admin-token")],
+        None,
+    )
+    .await;
+    assert_eq!(code, 404);
     // Forbidden actions are refused before the cluster is asked (it is unreachable here,
     // which would be a 502).
     let (code, _, body) = send(

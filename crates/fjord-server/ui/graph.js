@@ -40,9 +40,24 @@ const FjordGraph = (() => {
       const d = depth.get(n.id);
       (columns[d] = columns[d] || []).push(n);
     }
+    // Rows: the managed resources in order; each owned object beside its (first) owner,
+    // pushed down only as far as the column's earlier nodes need.
+    const row = new Map();
+    let rows = 1;
+    columns.forEach((col, c) => {
+      if (!col) return;
+      if (c >= 2) col.sort((a, b) => (row.get(a.parents[0]) || 0) - (row.get(b.parents[0]) || 0));
+      let next = 0;
+      for (const n of col) {
+        const want = c >= 2 ? Math.min(...(n.parents || []).map(p => row.has(p) ? row.get(p) : Infinity)) : next;
+        const r = Math.max(next, Number.isFinite(want) ? want : next);
+        row.set(n.id, r);
+        next = r + 1;
+      }
+      rows = Math.max(rows, next);
+    });
     const pos = new Map();
-    columns.forEach((col, c) => col.forEach((n, r) => pos.set(n.id, { x: PAD + c * (W + GAPX), y: PAD + r * (H + GAPY) })));
-    const rows = Math.max(...columns.map(c => (c || []).length));
+    columns.forEach((col, c) => (col || []).forEach(n => pos.set(n.id, { x: PAD + c * (W + GAPX), y: PAD + row.get(n.id) * (H + GAPY) })));
     const width = PAD * 2 + columns.length * (W + GAPX) - GAPX;
     const height = PAD * 2 + rows * (H + GAPY) - GAPY;
     const s = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "resource tree" });

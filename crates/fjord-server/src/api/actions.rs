@@ -151,12 +151,9 @@ async fn load(
             "reading application {ns}/{}",
             r.name
         )))?;
-    // Without the right to read it, its absence is not revealed either.
+    // Without the right to read everything, its absence is not revealed either.
     let Some(app) = app else {
-        return Err(ApiError::NotFound {
-            namespace: ns,
-            name: r.name.clone(),
-        });
+        return Err(caller.not_found(&ns, &r.name));
     };
     let project = if app.spec.project.is_empty() {
         "default"

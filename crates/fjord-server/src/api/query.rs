@@ -280,8 +280,18 @@ pub fn list<'a>(entries: &'a [Arc<AppEntry>], q: &ListQuery) -> Result<ListPage,
             .map(|(k, n)| (k.to_string(), n))
             .collect(),
     };
-    matched.sort_by(|a, b| if desc { cmp(b, a) } else { cmp(a, b) });
     let total = matched.len();
+    let order = |a: &&AppEntry, b: &&AppEntry| if desc { cmp(b, a) } else { cmp(a, b) };
+    // Only the first `offset + limit` in order matter: partition them off in linear time and
+    // sort just those. Entries come in cache (namespace/name) order, often already sorted.
+    if !matched.is_sorted_by(|a, b| order(a, b) != std::cmp::Ordering::Greater) {
+        let wanted = offset.saturating_add(limit);
+        if wanted < matched.len() {
+            matched.select_nth_unstable_by(wanted, order);
+            matched.truncate(wanted);
+        }
+        matched.sort_by(order);
+    }
     let end = offset.saturating_add(limit).min(total);
     let items = matched
         .get(offset.min(total)..end)

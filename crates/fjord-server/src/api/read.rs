@@ -26,10 +26,7 @@ pub fn readable(state: &ApiState, caller: &Caller, r: &AppRef) -> Result<Arc<App
     let entry = state
         .cache
         .get(&ns, &r.name)
-        .ok_or_else(|| ApiError::NotFound {
-            namespace: ns.clone(),
-            name: r.name.clone(),
-        })?;
+        .ok_or_else(|| caller.not_found(&ns, &r.name))?;
     caller.require(Action::Get, &entry.summary.project, &entry.summary.name)?;
     Ok(entry)
 }

@@ -98,6 +98,25 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// The error for an Application that does not exist: 404 for callers who may read
+    /// everything, else the same 403 an existing but forbidden one gets, so that existence is
+    /// not revealed.
+    pub fn not_found(&self, namespace: &str, name: &str) -> ApiError {
+        if self.grants.reads_everything() {
+            ApiError::NotFound {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+            }
+        } else {
+            ApiError::Forbidden(format!(
+                "{} may not get application {namespace}/{name}",
+                self.identity.name
+            ))
+        }
+    }
+}
+
 /// `POST /api/v1/session` body.
 #[derive(Deserialize)]
 pub struct LoginRequest {

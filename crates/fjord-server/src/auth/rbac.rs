@@ -209,6 +209,12 @@ impl Grants {
     pub fn is_admin(&self) -> bool {
         self.admin
     }
+
+    /// True when the caller may read every Application (then telling it one does not exist
+    /// reveals nothing).
+    pub fn reads_everything(&self) -> bool {
+        self.admin || self.readonly
+    }
 }
 
 #[cfg(test)]
