@@ -55,8 +55,13 @@ pub struct ControllerConfig {
     pub error_retry_interval: Duration,
     /// Re-check delay while the Application's health is Progressing.
     pub progressing_interval: Duration,
-    /// Rendered sources kept in memory.
+    /// Rendered sources kept in memory (one per Application source and commit; sized so that a
+    /// fleet of a few thousand Applications does not re-render on every reconcile).
     pub render_cache_capacity: usize,
+    /// Applications reconciled at once (Flux's `--concurrent`; Argo CD's processors). Unbounded
+    /// concurrency makes a thousand reconciles queue on the API server together and each hold
+    /// its rendered and live objects meanwhile.
+    pub concurrency: u16,
 }
 
 impl ControllerConfig {
@@ -69,7 +74,8 @@ impl ControllerConfig {
             poll_interval: crate::source::DEFAULT_POLL_INTERVAL,
             error_retry_interval: Duration::from_secs(10),
             progressing_interval: Duration::from_secs(2),
-            render_cache_capacity: 256,
+            render_cache_capacity: 4096,
+            concurrency: 16,
         }
     }
 }
@@ -155,7 +161,9 @@ pub async fn run(
         config,
     });
     tracing::info!(namespace = %ctx.config.namespace, "Application controller started");
+    let concurrency = ctx.config.concurrency.max(1);
     Controller::new(apps, kube::runtime::watcher::Config::default())
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .reconcile_on(triggers)
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, error_policy, ctx)

@@ -27,6 +27,9 @@ pub struct Cli {
 enum Command {
     /// Applications: list, get, diff, sync, history, rollback, wait, delete.
     App(app::AppArgs),
+    /// Benchmarks: fleet scale, steady state, latency, push against pull, rendering.
+    #[command(subcommand)]
+    Bench(fjord_bench::BenchCommand),
     /// The embedded Kubernetes-compatible control plane.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -44,7 +47,7 @@ enum Command {
     Install(install::InstallArgs),
     /// Seal Secrets for Sealed Secrets controllers (kubeseal's flags).
     Seal(Box<seal::SealArgs>),
-    /// Serve Fjord's HTTP endpoints (Git webhooks) against a cluster.
+    /// Serve Fjord's web UI, JSON API and Git webhooks against a cluster.
     Server(server::ServerArgs),
     /// Native kustomize: render kustomizations like `kubectl kustomize`.
     #[command(subcommand)]
@@ -56,6 +59,11 @@ enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::App(args) => app::run(args),
+        Command::Bench(cmd) => {
+            let fjord = std::env::current_exe()
+                .map_err(|e| anyhow::anyhow!("finding the fjord binary to benchmark: {e}"))?;
+            fjord_bench::run(&fjord, cmd)
+        }
         Command::Cluster(cmd) => cluster::run(cmd),
         Command::Controller(args) => controller::run(args),
         Command::Doctor(cmd) => doctor::run(cmd),
