@@ -261,11 +261,20 @@ async function showApp(name, ns) {
   };
   const prune = el("input", { type: "checkbox", id: "sync-prune" });
   const dry = el("input", { type: "checkbox", id: "sync-dry-run" });
-  syncPanel.append(el("label", {}, prune, " Prune"), el("label", {}, dry, " Dry run"),
-    el("button", { class: "primary", id: "sync-confirm", type: "button", onclick: () => { syncPanel.hidden = true; act("Sync", "POST", "/sync", { prune: prune.checked, dryRun: dry.checked }); } }, "Synchronize"),
+  // Selective sync: tick resources to sync only those (none ticked: all).
+  const picks = el("div", { id: "sync-resources", class: "muted" });
+  const selected = () => [...picks.querySelectorAll("input:checked")].map(i => JSON.parse(i.value));
+  syncPanel.append(el("label", {}, prune, " Prune"), el("label", {}, dry, " Dry run"), picks,
+    el("button", { class: "primary", id: "sync-confirm", type: "button", onclick: () => { syncPanel.hidden = true; act("Sync", "POST", "/sync", { prune: prune.checked, dryRun: dry.checked, resources: selected() }); } }, "Synchronize"),
     el("button", { type: "button", onclick: () => { syncPanel.hidden = true; } }, "Cancel"));
+  const fillPicks = () => {
+    const resources = (app && app.status && app.status.resources) || [];
+    picks.replaceChildren(el("div", {}, "Only these (none: all):"), ...resources.map(r => el("label", { class: "pick" },
+      el("input", { type: "checkbox", value: JSON.stringify({ group: r.group || "", kind: r.kind, name: r.name, namespace: r.namespace || undefined }) }),
+      ` ${r.kind}/${r.name} `)));
+  };
   const actions = el("div", { class: "actions" },
-    el("button", { class: "primary", id: "btn-sync", type: "button", onclick: () => { syncPanel.hidden = !syncPanel.hidden; } }, "Sync"),
+    el("button", { class: "primary", id: "btn-sync", type: "button", onclick: () => { if (syncPanel.hidden) fillPicks(); syncPanel.hidden = !syncPanel.hidden; } }, "Sync"),
     el("button", { id: "btn-refresh", type: "button", onclick: () => act("Refresh", "POST", "/refresh", undefined) }, "Refresh"),
     el("button", { id: "btn-hard-refresh", type: "button", onclick: () => act("Hard refresh", "POST", "/refresh" + (q ? q + "&" : "?") + "refresh=hard", undefined) }, "Hard refresh"),
     el("button", { id: "btn-terminate", type: "button", class: "danger", onclick: () => act("Terminate", "DELETE", "/operation", undefined) }, "Terminate"));
