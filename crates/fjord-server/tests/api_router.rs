@@ -55,7 +55,11 @@ fn state() -> Arc<ApiState> {
 }
 
 fn router() -> axum::Router {
-    fjord_server::api::router(state()).merge(fjord_server::ui::router())
+    router_with(state())
+}
+
+fn router_with(state: Arc<ApiState>) -> axum::Router {
+    fjord_server::api::router(state).merge(fjord_server::ui::router())
 }
 
 async fn send(
@@ -277,4 +281,44 @@ async fn the_ui_is_served_from_the_binary_with_a_strict_policy() {
             .unwrap()
             .starts_with("text/css")
     );
+}
+
+#[tokio::test]
+async fn the_event_stream_carries_only_what_the_caller_may_read() {
+    use futures::StreamExt;
+    let st = state();
+    let r = router_with(Arc::clone(&st));
+    let req = axum::http::Request::builder()
+        .uri("/api/v1/stream/applications")
+        .header("authorization", "Bearer prod-token")
+        .body(Body::empty())
+        .unwrap();
+    let resp = r.oneshot(req).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut body = resp.into_body().into_data_stream();
+    let change = |name: &str, project: &str, sync: &str| -> Application {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {"project": project},
+            "status": {"sync": {"status": sync}}
+        }))
+        .unwrap()
+    };
+    // A change the caller may not see, then one it may.
+    st.cache.upsert(change("b", "dev", "OutOfSync"));
+    st.cache.upsert(change("a", "prod", "OutOfSync"));
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), body.next())
+            .await
+            .expect("an event arrives")
+            .expect("the stream stays open")
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(text.starts_with("event: application\n"), "{text}");
+    assert!(text.contains("\"name\":\"a\""), "{text}");
+    assert!(!text.contains("\"name\":\"b\""), "{text}");
+    assert!(text.contains("\"sync\":\"OutOfSync\""), "{text}");
 }
