@@ -228,6 +228,12 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             kubeconfig_abs.display(),
             args.namespace,
         );
+        if ui.is_some() {
+            eprintln!(
+                "Web UI: http://{} (log in with the admin token); CLI: fjord login --server http://{}",
+                args.ui_listen, args.ui_listen
+            );
+        }
         shutdown_signal().await;
         eprintln!("shutting down");
         if let Some(ui) = &ui {
