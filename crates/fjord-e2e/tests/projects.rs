@@ -1,6 +1,7 @@
 //! AppProject enforcement end to end: a project that forbids the destination namespace (for
-//! the Application, or for one object of it), a cluster-scoped kind or a blacklisted
-//! namespaced kind blocks the sync with an `InvalidSpecError` condition naming the object
+//! the Application, or for one object of it), a cluster-scoped kind (a rendered one, or the
+//! Namespace `CreateNamespace=true` would create) or a blacklisted namespaced kind blocks the
+//! sync with an `InvalidSpecError` condition naming the object
 //! and the rule, and nothing is applied; changing the project re-queues its Applications;
 //! a missing `default` project is created permissive.
 //!
@@ -131,6 +132,7 @@ async fn forbidden_kinds_block_the_sync_and_apply_nothing() {
             ("rbac/configmap.yaml", CONFIGMAP),
             ("quota/quota.yaml", quota),
             ("quota/configmap.yaml", CONFIGMAP),
+            ("plain/configmap.yaml", CONFIGMAP),
         ],
     );
     // Cluster-scoped kinds are denied unless whitelisted (only Namespace is); namespaced
@@ -182,6 +184,33 @@ async fn forbidden_kinds_block_the_sync_and_apply_nothing() {
         "{message}"
     );
 
+    // CreateNamespace=true creates a cluster-scoped Namespace: refused too when the project
+    // does not whitelist it (Argo CD does the same).
+    env.apply(project(
+        "no-namespaces",
+        json!({"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}]}),
+    ))
+    .await;
+    let app = application(
+        "plain",
+        "no-namespaces",
+        &repo.url(),
+        "plain",
+        in_cluster("plain-ns"),
+    );
+    env.apps.create(&PostParams::default(), &app).await.unwrap();
+    let blocked = env
+        .wait("plain", "an InvalidSpecError", |a| {
+            condition(a, condition_type::INVALID_SPEC_ERROR).is_some()
+        })
+        .await;
+    let message = condition(&blocked, condition_type::INVALID_SPEC_ERROR).unwrap();
+    assert!(
+        message.contains("resource :Namespace is not permitted in project 'no-namespaces'")
+            && message.contains("\"plain-ns\""),
+        "{message}"
+    );
+
     // A few more reconciles (retry interval 0.5 s): still nothing applied anywhere.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(!exists(&env.tc, &["clusterrole", "team-reader"]));
@@ -189,7 +218,7 @@ async fn forbidden_kinds_block_the_sync_and_apply_nothing() {
         &env.tc,
         &["resourcequota", "quota", "-n", "quota-ns"]
     ));
-    for ns in ["rbac-ns", "quota-ns"] {
+    for ns in ["rbac-ns", "quota-ns", "plain-ns"] {
         assert!(!exists(&env.tc, &["configmap", "settings", "-n", ns]));
         assert!(!exists(&env.tc, &["namespace", ns]), "{ns} not created");
     }

@@ -7,16 +7,20 @@
 //! * [`check_resources`], after the desired and live objects are known and before the sync:
 //!   every object to apply or prune is of a kind the project permits
 //!   (`cluster`/`namespaceResourceWhitelist`/`Blacklist`, scope from discovery) and every
-//!   namespaced object lands in a permitted namespace.
+//!   namespaced object lands in a permitted namespace; so is the Namespace that
+//!   `CreateNamespace=true` would create (Argo CD: "resource :Namespace is not permitted").
 //!
 //! Patterns are globs; a pattern starting with `!` denies. A violation is an
 //! `InvalidSpecError` condition naming the object and the rule; nothing is applied or pruned.
 //! The matching itself is pure (functions over the project spec) and unit-tested below.
 
+use super::clusters::Cluster;
 use super::sync::Item;
 use super::{Context, ControllerError, kube_err};
 use crate::source::url::{normalize, redact};
+use crate::sync_options::SyncOptions;
 use crate::types::{AppProject, AppProjectSpec, Application, ApplicationDestination, GroupKind};
+use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 
 /// The project an Application without `spec.project` belongs to.
@@ -295,20 +299,46 @@ async fn check_with(
     Ok(Ok(project))
 }
 
-/// `Err(message)` when the project forbids an object the sync would apply or prune (a
-/// refusal is confirmed against the project as the API has it now).
+/// The namespace `CreateNamespace=true` would create, when the project does not permit
+/// creating it: the destination namespace when the option is set, the project refuses the
+/// Namespace, and it does not exist in the destination cluster yet. (The API is asked only
+/// in that case, so an idle controller stays idle.)
+pub(crate) async fn namespace_to_create(
+    cluster: &Cluster,
+    app: &Application,
+    project: &AppProject,
+) -> Option<String> {
+    let ns = app.spec.destination.namespace.as_deref().unwrap_or("");
+    if ns.is_empty()
+        || !SyncOptions::parse(app.spec.sync_options()).create_namespace
+        || kind_refusal(&project.spec, "", "Namespace", ns, false).is_none()
+    {
+        return None;
+    }
+    let api: Api<Namespace> = Api::all(cluster.client.clone());
+    match api.get_opt(ns).await {
+        Ok(Some(_)) => None,
+        // Absent, or unknown: the sync would try to create it.
+        _ => Some(ns.to_string()),
+    }
+}
+
+/// `Err(message)` when the project forbids an object the sync would apply or prune, or the
+/// Namespace `CreateNamespace=true` would create (`create_namespace`: that namespace when it
+/// does not exist yet). A refusal is confirmed against the project as the API has it now.
 pub(crate) async fn check_resources(
     ctx: &Context,
     project: &AppProject,
     dest: &ApplicationDestination,
     items: &[Item],
+    create_namespace: Option<&str>,
 ) -> Result<Result<(), String>, ControllerError> {
-    if resources_allowed(project, dest, items).is_ok() {
+    if resources_allowed(project, dest, items, create_namespace).is_ok() {
         return Ok(Ok(()));
     }
     let name = project.metadata.name.as_deref().unwrap_or(DEFAULT_PROJECT);
     Ok(match load(ctx, name, true).await? {
-        Some(current) => resources_allowed(&current, dest, items),
+        Some(current) => resources_allowed(&current, dest, items, create_namespace),
         None => Err(format!(
             "Application referencing project {name} which does not exist"
         )),
@@ -319,16 +349,25 @@ fn resources_allowed(
     project: &AppProject,
     dest: &ApplicationDestination,
     items: &[Item],
+    create_namespace: Option<&str>,
 ) -> Result<(), String> {
     let name = project.metadata.name.as_deref().unwrap_or(DEFAULT_PROJECT);
-    let touched = items.iter().map(|i| Touched {
+    let namespace = create_namespace.map(|ns| Touched {
+        group: "",
+        kind: "Namespace",
+        namespace: "",
+        name: ns,
+        namespaced: false,
+        prune: false,
+    });
+    let touched = namespace.into_iter().chain(items.iter().map(|i| Touched {
         group: &i.key.group,
         kind: &i.key.kind,
         namespace: &i.key.namespace,
         name: &i.key.name,
         namespaced: i.kind.namespaced,
         prune: i.desired.is_none(),
-    });
+    }));
     match resource_violation(name, &project.spec, dest, touched) {
         Some(message) => Err(message),
         None => Ok(()),
@@ -551,6 +590,19 @@ mod tests {
             namespaced: false,
             prune: true,
         };
+        let namespace = Touched {
+            group: "",
+            kind: "Namespace",
+            namespace: "",
+            name: "team-a",
+            namespaced: false,
+            prune: false,
+        };
+        let m = resource_violation("team", &s, &d, [namespace]).unwrap();
+        assert!(
+            m.starts_with("resource :Namespace is not permitted in project 'team'"),
+            "{m}"
+        );
         let m = resource_violation("team", &s, &d, [cluster]).unwrap();
         assert!(m.contains("ClusterRole") && m.contains("\"admin\"") && m.contains("prune"));
         assert!(m.contains("clusterResourceWhitelist"), "{m}");

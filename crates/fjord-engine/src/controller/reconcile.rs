@@ -206,7 +206,11 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         .await;
     }
     // The project's kind and namespace rules, before anything is applied or pruned.
-    if let Err(message) = super::project::check_resources(ctx, &project, &dest, &items).await? {
+    let new_namespace = super::project::namespace_to_create(&cluster, app, &project).await;
+    if let Err(message) =
+        super::project::check_resources(ctx, &project, &dest, &items, new_namespace.as_deref())
+            .await?
+    {
         return fail(
             ctx,
             app,
