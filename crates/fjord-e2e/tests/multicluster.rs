@@ -2,7 +2,8 @@
 //! against the first, and an Argo CD cluster Secret there (bearer token and CA of the
 //! second) lets Applications target the second by `destination.name` or
 //! `destination.server`. Objects land on the second cluster only, self-heal watches the
-//! second cluster, and an unknown destination is a condition.
+//! second cluster, an unknown destination is a condition, and a changed Secret rebuilds the
+//! cluster's client.
 //!
 //! Run: `cargo test -p fjord-e2e --test multicluster -- --ignored` (needs `git` and kubectl 1.32).
 
@@ -154,6 +155,52 @@ async fn an_application_syncs_to_a_second_cluster_through_a_cluster_secret() {
     assert!(
         !message.contains(&server.token),
         "no credential in conditions"
+    );
+
+    // 5. The Secret changes (a revoked token): the cluster's client is rebuilt with it, and
+    //    a new commit does not reach the second cluster; restored, it does.
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), NS);
+    let with_token = |token: &str| {
+        let config = json!({
+            "bearerToken": token,
+            "tlsClientConfig": {
+                "caData": base64::engine::general_purpose::STANDARD.encode(ca_pem.as_bytes()),
+            }
+        });
+        let encoded = base64::engine::general_purpose::STANDARD.encode(config.to_string());
+        json!({"data": {"config": encoded}})
+    };
+    secrets
+        .patch(
+            "edge-cluster",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(with_token("revoked")),
+        )
+        .await
+        .unwrap();
+    repo.write(&[("edge/configmap.yaml", &CONFIGMAP.replace("north", "south"))]);
+    let second = repo.commit("south");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let cm = remote.get("edge-settings").await.unwrap();
+    assert_eq!(
+        cm.data.unwrap()["region"],
+        "north",
+        "a revoked token writes nothing"
+    );
+    secrets
+        .patch(
+            "edge-cluster",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(with_token(&server.token)),
+        )
+        .await
+        .unwrap();
+    env.synced_healthy("edge", &second).await;
+    let cm = remote.get("edge-settings").await.unwrap();
+    assert_eq!(
+        cm.data.unwrap()["region"],
+        "south",
+        "the restored token syncs"
     );
 
     env.stop().await;
