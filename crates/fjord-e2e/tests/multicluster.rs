@@ -180,7 +180,20 @@ async fn an_application_syncs_to_a_second_cluster_through_a_cluster_secret() {
         .unwrap();
     repo.write(&[("edge/configmap.yaml", &CONFIGMAP.replace("north", "south"))]);
     let second = repo.commit("south");
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let refused = env
+        .wait("edge", "a ComparisonError from the refused token", |a| {
+            condition(a, condition_type::COMPARISON_ERROR).is_some()
+        })
+        .await;
+    let message = condition(&refused, condition_type::COMPARISON_ERROR).unwrap();
+    assert!(
+        message.contains("Failed to load live state from cluster edge"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("revoked"),
+        "no credential in conditions: {message}"
+    );
     let cm = remote.get("edge-settings").await.unwrap();
     assert_eq!(
         cm.data.unwrap()["region"],

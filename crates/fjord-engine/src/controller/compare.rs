@@ -21,6 +21,30 @@ pub(crate) async fn confirm(
     items: &mut Vec<Item>,
     options: &DiffOptions,
 ) -> Result<Result<(), String>, ControllerError> {
+    live_state(cluster, confirm_live(cluster, items, options).await)
+}
+
+/// An API failure of the destination cluster (unreachable, credentials refused) as a
+/// condition message naming the cluster, like Argo CD's "Failed to load live state"; other
+/// failures stay errors.
+fn live_state<T>(
+    cluster: &Cluster,
+    result: Result<Result<T, String>, ControllerError>,
+) -> Result<Result<T, String>, ControllerError> {
+    match result {
+        Err(ControllerError::Kube { step, source }) => Ok(Err(format!(
+            "Failed to load live state from cluster {} ({}): {step}: {source}",
+            cluster.name, cluster.server
+        ))),
+        other => other,
+    }
+}
+
+async fn confirm_live(
+    cluster: &Cluster,
+    items: &mut Vec<Item>,
+    options: &DiffOptions,
+) -> Result<Result<(), String>, ControllerError> {
     for item in items.iter_mut() {
         if item.diff.kind == crate::diff::DiffKind::Unchanged {
             continue;
@@ -45,6 +69,19 @@ pub(crate) async fn confirm(
 /// Prepares desired objects, reads live ones (desired, and previously tracked ones no longer
 /// rendered) and diffs them. `Err(message)` is a comparison failure for a condition.
 pub(crate) async fn compare(
+    ctx: &Context,
+    cluster: &Cluster,
+    app: &Application,
+    fetched: &Fetched,
+    options: &DiffOptions,
+) -> Result<Result<Vec<Item>, String>, ControllerError> {
+    live_state(
+        cluster,
+        compare_live(ctx, cluster, app, fetched, options).await,
+    )
+}
+
+async fn compare_live(
     ctx: &Context,
     cluster: &Cluster,
     app: &Application,
