@@ -16,6 +16,7 @@ use super::watch::Watches;
 use super::{Context, ControllerError, kube_err};
 use crate::source::credentials::SECRET_TYPE_LABEL;
 use crate::types::{Application, ApplicationDestination};
+use base64::Engine;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::Client;
@@ -30,6 +31,8 @@ use std::sync::{Arc, Mutex};
 pub const IN_CLUSTER_SERVER: &str = "https://kubernetes.default.svc";
 /// The in-cluster destination's name.
 pub const IN_CLUSTER_NAME: &str = "in-cluster";
+/// How long connecting to a cluster from a Secret may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The value of the secret-type label on cluster Secrets.
 pub const CLUSTER_SECRET_TYPE: &str = "cluster";
 
@@ -199,7 +202,16 @@ fn kubeconfig(secret: &ClusterSecret) -> Result<kube::config::Kubeconfig, String
     let tls = &config.tls_client_config;
     let mut cluster = json!({"server": secret.server});
     if let Some(ca) = tls.ca_data.as_deref().filter(|s| !s.is_empty()) {
-        cluster["certificate-authority-data"] = json!(ca);
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(ca.trim())
+            .ok()
+            .filter(|pem| String::from_utf8_lossy(pem).contains("-----BEGIN CERTIFICATE-----"));
+        if pem.is_none() {
+            return Err(format!(
+                "{what}: field config.tlsClientConfig.caData: not a base64-encoded PEM certificate"
+            ));
+        }
+        cluster["certificate-authority-data"] = json!(ca.trim());
     }
     if tls.insecure {
         cluster["insecure-skip-tls-verify"] = json!(true);
@@ -236,9 +248,11 @@ fn kubeconfig(secret: &ClusterSecret) -> Result<kube::config::Kubeconfig, String
 async fn build_client(secret: &ClusterSecret) -> Result<Client, String> {
     let what = format!("cluster Secret {}", secret.secret);
     let kc = kubeconfig(secret)?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+    let mut config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
         .await
         .map_err(|e| format!("{what}: the server, CA or client credentials are unusable: {e}"))?;
+    // An unreachable cluster should fail a reconcile quickly, not hold it for kube's 30 s.
+    config.connect_timeout = Some(CONNECT_TIMEOUT);
     Client::try_from(config).map_err(|e| format!("{what}: building a client: {e}"))
 }
 
@@ -412,6 +426,41 @@ mod tests {
         assert!(resolve(&dest(None, None), &secrets).is_err());
     }
 
+    #[tokio::test]
+    async fn clients_build_from_secrets_and_bad_ones_are_named_without_values() {
+        let good = [secret(
+            "edge",
+            "cluster",
+            &[
+                ("server", "https://127.0.0.1:6443"),
+                (
+                    "config",
+                    r#"{"bearerToken":"t0k3n","tlsClientConfig":{"insecure":true}}"#,
+                ),
+            ],
+        )];
+        assert!(build_client(&cluster_secrets(good.iter())[0]).await.is_ok());
+        let bad = [secret(
+            "edge",
+            "cluster",
+            &[
+                ("server", "https://127.0.0.1:6443"),
+                (
+                    "config",
+                    r#"{"bearerToken":"t0k3n","tlsClientConfig":{"caData":"bm90IGEgY2VydA=="}}"#,
+                ),
+            ],
+        )];
+        let Err(e) = build_client(&cluster_secrets(bad.iter())[0]).await else {
+            panic!("a CA that is not a certificate is refused");
+        };
+        assert!(
+            e.starts_with("cluster Secret edge:") && e.contains("caData"),
+            "{e}"
+        );
+        assert!(!e.contains("t0k3n") && !e.contains("bm90IGEgY2VydA"), "{e}");
+    }
+
     #[test]
     fn a_secret_overrides_in_cluster() {
         let all = [secret(
@@ -431,7 +480,7 @@ mod tests {
 
     #[test]
     fn kubeconfig_carries_token_and_tls_and_errors_hide_values() {
-        let config = r#"{"bearerToken":"s3cr3t-token","tlsClientConfig":{"insecure":false,"caData":"Q0E=","serverName":"api.internal"}}"#;
+        let config = r#"{"bearerToken":"s3cr3t-token","tlsClientConfig":{"insecure":false,"caData":"LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUI=","serverName":"api.internal"}}"#;
         let all = [secret(
             "edge",
             "cluster",
@@ -445,7 +494,10 @@ mod tests {
         let kc = kubeconfig(&secrets[0]).unwrap();
         let cluster = kc.clusters[0].cluster.as_ref().unwrap();
         assert_eq!(cluster.server.as_deref(), Some("https://10.1.2.3:6443"));
-        assert_eq!(cluster.certificate_authority_data.as_deref(), Some("Q0E="));
+        assert_eq!(
+            cluster.certificate_authority_data.as_deref(),
+            Some("LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUI=")
+        );
         assert_eq!(cluster.tls_server_name.as_deref(), Some("api.internal"));
         let user = kc.auth_infos[0].auth_info.as_ref().unwrap();
         assert!(user.token.is_some());
