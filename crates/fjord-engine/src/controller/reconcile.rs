@@ -10,7 +10,7 @@ use super::status::{self as write_status, Cleanup};
 use super::sync::{self, Item, SyncRequest};
 use super::{Context, ControllerError, now};
 use crate::diff::{DiffOptions, IgnoreRules, diff};
-use crate::health::{HealthStatus, aggregate, assess};
+use crate::health::{HealthStatus, aggregate_assessed};
 use crate::resource::ANNOTATION_REFRESH;
 use crate::source::Refresh;
 use crate::status::{clear_condition, resource_status, set_condition, summary, sync_status};
@@ -109,9 +109,19 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         )
         .await;
     };
-    if let Err(message) = super::project::check(ctx, app).await? {
-        return fail(ctx, app, condition_type::INVALID_SPEC_ERROR, &message, None).await;
-    }
+    let cluster = match ctx.cluster_for(app).await? {
+        Ok(c) => c,
+        Err(message) => {
+            return fail(ctx, app, condition_type::INVALID_SPEC_ERROR, &message, None).await;
+        }
+    };
+    let dest = cluster.destination(&spec.destination);
+    let project = match super::project::check(ctx, app, &dest).await? {
+        Ok(p) => p,
+        Err(message) => {
+            return fail(ctx, app, condition_type::INVALID_SPEC_ERROR, &message, None).await;
+        }
+    };
     let refresh = Refresh::from_annotation(app.annotation(ANNOTATION_REFRESH));
     let app_key = format!("{}/{}", app.namespace(), app.name());
     let fetched = match fetch_and_render(ctx, app, refresh).await? {
@@ -153,7 +163,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         ignore: rules,
         ..Default::default()
     };
-    let mut items = match compare(ctx, app, &fetched, &options).await? {
+    let mut items = match compare(ctx, &cluster, app, &fetched, &options).await? {
         Ok(items) => items,
         Err(message) => {
             return fail(
@@ -166,11 +176,26 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
             .await;
         }
     };
-    if let Err(message) = confirm(ctx, &mut items, &options).await? {
+    if let Err(message) = confirm(&cluster, &mut items, &options).await? {
         return fail(
             ctx,
             app,
             condition_type::COMPARISON_ERROR,
+            &message,
+            Some(&fetched.commit),
+        )
+        .await;
+    }
+    // The project's kind and namespace rules, before anything is applied or pruned.
+    let new_namespace = super::project::namespace_to_create(&cluster, app, &project).await;
+    if let Err(message) =
+        super::project::check_resources(ctx, &project, &dest, &items, new_namespace.as_deref())
+            .await?
+    {
+        return fail(
+            ctx,
+            app,
+            condition_type::INVALID_SPEC_ERROR,
             &message,
             Some(&fetched.commit),
         )
@@ -276,6 +301,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
                 .then_some(dest_ns),
             prune,
             prune_disabled: sync_opts.prune_disabled,
+            client: cluster.client.clone(),
         };
         let started = if continuing {
             last.map(|o| o.started_at.clone()).unwrap_or_else(now)
@@ -369,13 +395,26 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     let diffs: Vec<_> = items.iter().map(|i| i.diff.clone()).collect();
     status.sync = Some(sync_status(spec, &diffs, Some(&fetched.commit)));
     status.source_type = Some(fetched.source_type.as_str().to_string());
-    let health = app_health(&items);
+    let assessed = ctx.assess_health(&items).await?;
+    let health = app_health(&items, &assessed.healths);
+    if assessed.failures.is_empty() {
+        clear_condition(&mut status.conditions, condition_type::UNKNOWN_ERROR);
+    } else {
+        let message = format!(
+            "custom health check failed: {}",
+            assessed.failures.join("; ")
+        );
+        set_condition(
+            &mut status.conditions,
+            condition_type::UNKNOWN_ERROR,
+            &message,
+            &now_ts,
+        );
+    }
     status.resources = items
         .iter()
-        .map(|i| {
-            let h = i.live.as_ref().and_then(assess);
-            resource_status(&i.diff, i.desired.as_ref(), i.live.as_ref(), h)
-        })
+        .zip(assessed.healths)
+        .map(|(i, h)| resource_status(&i.diff, i.desired.as_ref(), i.live.as_ref(), h))
         .collect();
     let previous_health = app.status.as_ref().and_then(|s| s.health.as_ref());
     status.health = Some(AppHealthStatus {
@@ -423,11 +462,12 @@ fn history_entry(
     }
 }
 
-fn app_health(items: &[Item]) -> HealthStatus {
-    aggregate(
+fn app_health(items: &[Item], healths: &[Option<HealthStatus>]) -> HealthStatus {
+    aggregate_assessed(
         items
             .iter()
-            .filter(|i| i.desired.is_some())
-            .map(|i| i.live.as_ref()),
+            .zip(healths)
+            .filter(|(i, _)| i.desired.is_some())
+            .map(|(i, h)| (i.live.as_ref(), h.as_ref())),
     )
 }

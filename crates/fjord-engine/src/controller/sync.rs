@@ -56,6 +56,8 @@ pub(crate) struct SyncRequest<'a> {
     pub prune: bool,
     /// `Prune=false` for the whole Application.
     pub prune_disabled: bool,
+    /// The destination cluster's client (`Context::cluster_for`).
+    pub client: kube::Client,
 }
 
 /// The result of a sync.
@@ -95,8 +97,8 @@ fn describe(key: &ResourceKey) -> String {
     }
 }
 
-async fn ensure_namespace(ctx: &Context, name: &str) -> Result<(), String> {
-    let api: Api<Namespace> = Api::all(ctx.client.clone());
+async fn ensure_namespace(client: &kube::Client, name: &str) -> Result<(), String> {
+    let api: Api<Namespace> = Api::all(client.clone());
     match api.get_opt(name).await {
         Ok(Some(_)) => return Ok(()),
         Ok(None) => {}
@@ -115,13 +117,13 @@ async fn ensure_namespace(ctx: &Context, name: &str) -> Result<(), String> {
 
 /// Runs the sync over `items`, updating their live side.
 pub(crate) async fn sync(
-    ctx: &Context,
+    _ctx: &Context,
     items: &mut [Item],
     request: &SyncRequest<'_>,
 ) -> SyncOutcome {
     let mut results = Vec::new();
     if let Some(ns) = request.create_namespace
-        && let Err(message) = ensure_namespace(ctx, ns).await
+        && let Err(message) = ensure_namespace(&request.client, ns).await
     {
         return SyncOutcome {
             phase: OperationPhase::Failed,
@@ -163,13 +165,13 @@ pub(crate) async fn sync(
         } else {
             "created"
         };
-        let mut applied = live::apply(&ctx.client, &item.kind, &item.key, desired).await;
+        let mut applied = live::apply(&request.client, &item.kind, &item.key, desired).await;
         // A custom resource whose CRD was applied a moment ago: wait for it to be served.
         let mut attempts = 0;
         while item.kind.pending && attempts < 20 && applied.is_err() {
             attempts += 1;
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-            applied = live::apply(&ctx.client, &item.kind, &item.key, desired).await;
+            applied = live::apply(&request.client, &item.kind, &item.key, desired).await;
         }
         match applied {
             Ok(live) => {
@@ -220,7 +222,7 @@ pub(crate) async fn sync(
             ));
             continue;
         }
-        match live::delete(&ctx.client, &item.kind, &item.key).await {
+        match live::delete(&request.client, &item.kind, &item.key).await {
             Ok(()) => {
                 tracing::info!(object = %item.key, "pruned");
                 item.live = None;
