@@ -1,8 +1,11 @@
-//! Remote checks (`git ls-remote`) shared by every Application that tracks the same repository
-//! and revision: a fleet of a thousand Applications on one repository costs one check per poll
-//! interval, not a thousand, and the Applications one push refreshes share one check.
+//! Remote checks (`git ls-remote`, or a Helm repository's index) shared by every Application
+//! that tracks the same repository and revision: a fleet of a thousand Applications on one
+//! repository costs one check per poll interval, not a thousand, and the Applications one push
+//! refreshes share one check. The poller ([`SourceChecks::poll`]) repeats each check once per
+//! interval and names the Applications whose revision moved, so that an idle Application is
+//! reconciled only when its source changes, its live objects change, or its resync is due.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -14,12 +17,22 @@ struct SourceCheck {
     commit: String,
 }
 
+/// How to repeat one check (it carries the credentials it needs).
+pub(crate) type Recheck = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
+
+/// A check the poller repeats, and the Applications (`namespace/name`) that use it.
+struct Tracked {
+    recheck: Recheck,
+    apps: BTreeSet<String>,
+}
+
 /// The shared checks, by `repoURL@revision`.
 #[derive(Default)]
 pub(crate) struct SourceChecks {
     last: Mutex<HashMap<String, SourceCheck>>,
     /// One check at a time per key; the others wait for it and reuse what it saw.
     flights: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    tracked: Mutex<HashMap<String, Tracked>>,
 }
 
 impl SourceChecks {
@@ -76,6 +89,48 @@ impl SourceChecks {
                 },
             );
         Ok(commit)
+    }
+}
+
+impl SourceChecks {
+    /// Records that `app` uses the check `key`, repeated by `recheck`.
+    pub(crate) fn track(&self, key: &str, app: &str, recheck: Recheck) {
+        let mut tracked = self.tracked.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = tracked.entry(key.to_string()).or_insert_with(|| Tracked {
+            recheck: recheck.clone(),
+            apps: BTreeSet::new(),
+        });
+        // The newest credentials win, as in the repository registry.
+        entry.recheck = recheck;
+        entry.apps.insert(app.to_string());
+    }
+
+    /// Repeats every tracked check that is `poll_interval` old and returns the Applications
+    /// whose revision moved. Blocking; a failed check is logged and tried at the next poll.
+    pub(crate) fn poll(&self, poll_interval: Duration) -> Vec<String> {
+        let work: Vec<(String, Recheck, Vec<String>)> = self
+            .tracked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(k, t)| {
+                (
+                    k.clone(),
+                    t.recheck.clone(),
+                    t.apps.iter().cloned().collect(),
+                )
+            })
+            .collect();
+        let mut moved = Vec::new();
+        for (key, recheck, apps) in work {
+            let before = self.last(&key).map(|c| c.commit);
+            match self.resolve(&key, false, poll_interval, || recheck()) {
+                Ok(now) if before.as_deref() != Some(now.as_str()) => moved.extend(apps),
+                Ok(_) => {}
+                Err(e) => tracing::debug!(source = %key, error = %e, "polling a source failed"),
+            }
+        }
+        moved
     }
 }
 
@@ -153,6 +208,40 @@ mod tests {
             "{}",
             calls.load(Ordering::SeqCst)
         );
+    }
+
+    #[test]
+    fn the_poller_names_the_applications_whose_revision_moved() {
+        let checks = SourceChecks::default();
+        let head = Arc::new(Mutex::new("a".to_string()));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let recheck: Recheck = {
+            let (head, calls) = (head.clone(), calls.clone());
+            Arc::new(move || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Ok(head.lock().unwrap().clone())
+            })
+        };
+        for app in ["argocd/one", "argocd/two"] {
+            checks.track("r@HEAD", app, recheck.clone());
+            let c = checks.resolve("r@HEAD", false, MINUTE, || recheck());
+            assert_eq!(c.unwrap(), "a");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(
+            checks.poll(MINUTE).is_empty(),
+            "a fresh check is not repeated"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(checks.poll(Duration::ZERO).is_empty(), "nothing moved");
+        *head.lock().unwrap() = "b".into();
+        assert_eq!(
+            checks.poll(Duration::ZERO),
+            vec!["argocd/one", "argocd/two"]
+        );
+        assert!(checks.poll(Duration::ZERO).is_empty(), "reported once");
+        let c = checks.resolve("r@HEAD", false, MINUTE, || recheck());
+        assert_eq!(c.unwrap(), "b", "reconciles reuse what the poller saw");
     }
 
     #[test]

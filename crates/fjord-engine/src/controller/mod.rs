@@ -179,7 +179,7 @@ pub async fn run(
         })),
         capabilities: capabilities::CapabilitiesCache::default(),
         cache: Arc::new(Mutex::new(RenderCache::new(config.render_cache_capacity))),
-        clusters: clusters::Clusters::new(client.clone(), &config.namespace, tx),
+        clusters: clusters::Clusters::new(client.clone(), &config.namespace, tx.clone()),
         health: custom_health::HealthCache::default(),
         checks: checks::SourceChecks::default(),
         source_types: Mutex::new(HashMap::new()),
@@ -189,6 +189,7 @@ pub async fn run(
         config,
     });
     tracing::info!(namespace = %ctx.config.namespace, "Application controller started");
+    let poller = tokio::spawn(poll_sources(Arc::clone(&ctx), tx));
     let concurrency = ctx.config.concurrency.max(1);
     let controller = Controller::new(apps, kube::runtime::watcher::Config::default())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
@@ -244,8 +245,32 @@ pub async fn run(
             }
         })
         .await;
+    poller.abort();
     tracing::info!("Application controller stopped");
     Ok(())
+}
+
+/// Repeats the shared source checks once per poll interval and re-queues the Applications
+/// whose revision moved.
+async fn poll_sources(
+    ctx: Arc<Context>,
+    triggers: futures::channel::mpsc::UnboundedSender<
+        kube::runtime::reflector::ObjectRef<Application>,
+    >,
+) {
+    let interval = ctx.config.poll_interval;
+    loop {
+        tokio::time::sleep(interval).await;
+        let c = Arc::clone(&ctx);
+        let moved = tokio::task::spawn_blocking(move || c.checks.poll(interval))
+            .await
+            .unwrap_or_default();
+        for app in moved {
+            if let Some((ns, name)) = app.split_once('/') {
+                let _ = triggers.unbounded_send(ObjectRef::new(name).within(ns));
+            }
+        }
+    }
 }
 
 fn error_policy(app: Arc<Application>, error: &ControllerError, ctx: Arc<Context>) -> Action {

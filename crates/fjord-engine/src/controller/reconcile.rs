@@ -430,10 +430,12 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     let progressing = health.status == HealthStatusCode::Progressing || sync_running;
     super::source_status::multi_source_status(&mut status, spec, &fetched);
     write_status::write(ctx, app, status, cleanup, fresh).await?;
+    // New commits are found by the poller (`checks`), live changes by the watches: an idle
+    // Application waits for its resync.
     let mut next = if progressing {
         ctx.config.progressing_interval
     } else {
-        ctx.config.resync_interval.min(ctx.config.poll_interval)
+        ctx.config.resync_interval
     };
     if let Some(wait) = retry.filter(|w| !w.is_zero() && same_revision) {
         next = next.min(wait + Duration::from_millis(50));

@@ -247,36 +247,45 @@ fn resolve(ctx: &Context, job: &FetchJob, i: usize) -> Result<String, String> {
     } else {
         format!("{}@{}", source.repo_url, source.revision())
     };
-    // Checks are shared by every Application of the repository and revision (`checks`).
+    // Checks are shared by every Application of the repository and revision, and the poller
+    // repeats them once per poll interval (`checks`).
+    let recheck: super::checks::Recheck = if is_chart_repo(source) {
+        let renderers = Arc::clone(&ctx.renderers);
+        let (url, chart) = (
+            source.repo_url.clone(),
+            source.chart.clone().unwrap_or_default(),
+        );
+        let version = match source.target_revision.as_deref() {
+            None | Some("") | Some("HEAD") => String::new(),
+            Some(v) => v.to_string(),
+        };
+        let auth = job.repo_auth(i);
+        Arc::new(move || {
+            let helm = renderers.helm.as_ref().ok_or_else(|| {
+                "Helm repositories need helm, which is not configured".to_string()
+            })?;
+            Ok(helm
+                .pull_chart(&url, &chart, &version, &auth)
+                .map_err(|e| e.to_string())?
+                .version)
+        })
+    } else {
+        let registry = Arc::clone(&ctx.registry);
+        let (url, revision) = (source.repo_url.clone(), source.revision().to_string());
+        let auth = job.auths[i].clone();
+        Arc::new(move || {
+            let repo = registry.get(&url, auth.clone());
+            let refs = repo.ls_remote().map_err(|e| e.to_string())?;
+            repo.resolve(&refs, &revision).map_err(|e| e.to_string())
+        })
+    };
+    ctx.checks
+        .track(&check_key, &job.app_key, Arc::clone(&recheck));
     ctx.checks.resolve(
         &check_key,
         job.refresh.is_some(),
         ctx.config.poll_interval,
-        || {
-            if is_chart_repo(source) {
-                let helm = ctx.renderers.helm.as_ref().ok_or_else(|| {
-                    "Helm repositories need helm, which is not configured".to_string()
-                })?;
-                let version = match source.target_revision.as_deref() {
-                    None | Some("") | Some("HEAD") => "",
-                    Some(v) => v,
-                };
-                Ok(helm
-                    .pull_chart(
-                        &source.repo_url,
-                        source.chart.as_deref().unwrap_or(""),
-                        version,
-                        &job.repo_auth(i),
-                    )
-                    .map_err(|e| e.to_string())?
-                    .version)
-            } else {
-                let repo = ctx.registry.get(&source.repo_url, job.auths[i].clone());
-                let refs = repo.ls_remote().map_err(|e| e.to_string())?;
-                repo.resolve(&refs, source.revision())
-                    .map_err(|e| e.to_string())
-            }
-        },
+        || recheck(),
     )
 }
 
