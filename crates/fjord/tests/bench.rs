@@ -34,7 +34,7 @@ fn every_scenario_reports_on_a_small_fleet() {
         out.contains("objects applied                              15"),
         "{out}"
     );
-    let out = bench(&["latency", "--tries", "3"]);
+    let out = bench(&["latency", "--apps", "3", "--tries", "3"]);
     assert!(
         out.contains("commit-to-live") && out.contains("over 3"),
         "{out}"
