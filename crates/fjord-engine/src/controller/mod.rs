@@ -14,8 +14,10 @@
 mod compare;
 mod finalize;
 mod heal;
+mod hooks;
 pub mod install;
 mod live;
+mod operation;
 mod project;
 mod reconcile;
 mod retry;
@@ -24,6 +26,7 @@ mod source;
 mod status;
 mod sync;
 mod watch;
+mod write;
 
 use crate::render::Renderers;
 use crate::render::cache::RenderCache;

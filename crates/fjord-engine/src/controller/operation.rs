@@ -1,0 +1,203 @@
+//! The operation around a sync: the target it syncs (the spec's source, or the revision and
+//! source an operation names, as a rollback does), prune confirmation, terminating a running
+//! operation, and the retry bookkeeping.
+
+use super::compare::{compare, confirm};
+use super::hooks;
+use super::source::{auth_for, fetch_and_render};
+use super::sync::Item;
+use super::{Context, ControllerError, now};
+use crate::diff::DiffOptions;
+use crate::types::{Application, ApplicationSource, OperationPhase, OperationState, SyncOperation};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Argo CD's prune confirmation annotation (on the Application; an RFC 3339 time).
+pub(crate) const ANNOTATION_DELETION_APPROVED: &str = "argocd.argoproj.io/deletion-approved";
+
+/// What an operation syncs when it is not the spec's current target.
+pub(crate) struct Target {
+    pub commit: String,
+    pub source: ApplicationSource,
+    pub items: Vec<Item>,
+    pub hooks: Vec<Value>,
+}
+
+/// The source an operation names (its `source`, else the spec's) at its `revision`, when that
+/// differs from `spec_source` at `spec_commit`; `None` when the operation syncs the spec's
+/// target.
+pub(crate) fn override_source(
+    op: &SyncOperation,
+    spec_source: &ApplicationSource,
+    spec_commit: &str,
+) -> Option<ApplicationSource> {
+    let mut source = op.source.clone().unwrap_or_else(|| spec_source.clone());
+    let revision = op.revision.as_deref().filter(|r| !r.is_empty());
+    let same_revision = revision.is_none_or(|r| r == spec_commit || r == spec_source.revision());
+    if source == *spec_source && same_revision {
+        return None;
+    }
+    if let Some(r) = revision {
+        source.target_revision = Some(r.to_string());
+    }
+    Some(source)
+}
+
+/// Fetches, renders and compares `source` for the operation. `Err(message)` when it cannot
+/// (the operation fails with it).
+pub(crate) async fn load_target(
+    ctx: &Arc<Context>,
+    app: &Application,
+    app_key: &str,
+    source: ApplicationSource,
+    options: &DiffOptions,
+) -> Result<Result<Target, String>, ControllerError> {
+    let auth = auth_for(ctx, &source.repo_url).await?;
+    // A key of its own, so the operation's revision does not replace the spec's last check.
+    let key = format!("{app_key}#operation");
+    let fetched = match fetch_and_render(ctx, &key, &source, auth, None).await? {
+        Ok(f) => f,
+        Err(failure) => return Ok(Err(failure.message)),
+    };
+    let (hooks, skipped, fetched) = hooks::split(fetched);
+    let mut items = match compare(ctx, app, &fetched, options).await? {
+        Ok(items) => items,
+        Err(message) => return Ok(Err(message)),
+    };
+    if let Err(message) = confirm(ctx, &mut items, options).await? {
+        return Ok(Err(message));
+    }
+    hooks::drop_unmanaged(&mut items, &skipped);
+    Ok(Ok(Target {
+        commit: fetched.commit,
+        source,
+        items,
+        hooks,
+    }))
+}
+
+/// Whether the Application's `deletion-approved` time is at or after `started` (Argo CD's
+/// `Prune=confirm`).
+pub(crate) fn prune_confirmed(app: &Application, started: &str) -> bool {
+    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t.trim()).ok();
+    match (
+        app.annotation(ANNOTATION_DELETION_APPROVED).and_then(parse),
+        parse(started),
+    ) {
+        (Some(approved), Some(started)) => approved >= started,
+        _ => false,
+    }
+}
+
+/// `started` as Unix seconds (0 when unparsable).
+pub(crate) fn unix_seconds(started: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(started)
+        .map(|t| t.timestamp())
+        .unwrap_or(0)
+}
+
+/// True when the operation is an automated sync.
+pub(crate) fn is_automated(state: &OperationState) -> bool {
+    state
+        .operation
+        .initiated_by
+        .as_ref()
+        .is_some_and(|b| b.automated == Some(true))
+}
+
+/// Terminates a running operation as Argo CD does: its running hooks are deleted and it
+/// ends `Failed` ("Operation terminated"), or `Error` when a hook could not be deleted.
+pub(crate) async fn terminate(ctx: &Context, last: &OperationState) -> OperationState {
+    let mut state = last.clone();
+    let mut results = state
+        .sync_result
+        .as_ref()
+        .map(|r| r.resources.clone())
+        .unwrap_or_default();
+    let ok = hooks::terminate(ctx, &mut results).await;
+    if let Some(r) = state.sync_result.as_mut() {
+        r.resources = results;
+    }
+    let (phase, message) = if ok {
+        (OperationPhase::Failed, "Operation terminated")
+    } else {
+        (OperationPhase::Error, "Operation termination had errors")
+    };
+    tracing::info!(message, "operation terminated");
+    state.phase = phase;
+    state.message = Some(message.to_string());
+    state.finished_at = Some(now());
+    state
+}
+
+/// The message of an operation waiting to retry.
+pub(crate) fn retry_message(
+    message: &str,
+    attempt: i64,
+    at: chrono::DateTime<chrono::Utc>,
+) -> String {
+    format!(
+        "{message}. Retrying attempt #{attempt} at {}.",
+        at.format("%H:%M:%S")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(path: &str, rev: &str) -> ApplicationSource {
+        ApplicationSource {
+            repo_url: "https://git.example/a.git".into(),
+            path: Some(path.into()),
+            target_revision: Some(rev.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_a_different_revision_or_source_is_an_override() {
+        let spec = source("deploy", "main");
+        let op = SyncOperation::default();
+        assert_eq!(override_source(&op, &spec, "abc"), None);
+        let op = SyncOperation {
+            revision: Some("abc".into()),
+            ..Default::default()
+        };
+        assert_eq!(override_source(&op, &spec, "abc"), None);
+        let op = SyncOperation {
+            revision: Some("old1".into()),
+            source: Some(source("deploy", "main")),
+            ..Default::default()
+        };
+        assert_eq!(
+            override_source(&op, &spec, "abc"),
+            Some(source("deploy", "old1"))
+        );
+        let op = SyncOperation {
+            source: Some(source("deploy-v1", "main")),
+            ..Default::default()
+        };
+        assert_eq!(
+            override_source(&op, &spec, "abc"),
+            Some(source("deploy-v1", "main"))
+        );
+    }
+
+    #[test]
+    fn deletion_approval_must_not_predate_the_operation() {
+        let mut app: Application = serde_json::from_value(serde_json::json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "a", "namespace": "argocd",
+                         "annotations": {ANNOTATION_DELETION_APPROVED: "2024-05-01T10:00:00Z"}},
+            "spec": {"destination": {}}
+        }))
+        .unwrap();
+        assert!(prune_confirmed(&app, "2024-05-01T09:59:59Z"));
+        assert!(prune_confirmed(&app, "2024-05-01T10:00:00Z"));
+        assert!(!prune_confirmed(&app, "2024-05-01T10:00:01Z"));
+        app.metadata.annotations = None;
+        assert!(!prune_confirmed(&app, "2024-05-01T09:00:00Z"));
+        assert_eq!(unix_seconds("1970-01-01T00:01:40Z"), 100);
+    }
+}
