@@ -161,45 +161,47 @@ async fn presync_waves_and_postsync_run_in_order_and_delete_policies_hold() {
 
     // Order: PreSync hook created and complete, then waves 0/1/2 (wave 1 available before
     // wave 2), then the PostSync hooks by wave.
-    let t = timeline.lock().unwrap();
-    let created = |n: &str| {
-        *t.created
-            .get(n)
-            .unwrap_or_else(|| panic!("{n} was created: {:?}", t.created))
+    let notify = {
+        let t = timeline.lock().unwrap();
+        let created = |n: &str| {
+            *t.created
+                .get(n)
+                .unwrap_or_else(|| panic!("{n} was created: {:?}", t.created))
+        };
+        let done = |n: &str| {
+            *t.done
+                .get(n)
+                .unwrap_or_else(|| panic!("{n} finished: {:?}", t.done))
+        };
+        let notify = t
+            .created
+            .keys()
+            .find(|k| k.starts_with("Job/post-notify-"))
+            .cloned()
+            .expect("the generateName hook was created");
+        assert!(created("Job/pre-migrate") < done("Job/pre-migrate"));
+        assert!(
+            done("Job/pre-migrate") < created("ConfigMap/w0"),
+            "the Sync phase waits for the PreSync hook: {:?} {:?}",
+            t.created,
+            t.done
+        );
+        assert!(created("ConfigMap/w0") < created("Deployment/w1"));
+        assert!(
+            done("Deployment/w1") < created("ConfigMap/w2"),
+            "wave 2 waits for wave 1 to be healthy"
+        );
+        assert!(created("ConfigMap/w2") < created("Job/post-smoke"));
+        assert!(
+            done("Job/post-smoke") < created(&notify),
+            "PostSync wave 1 after wave 0"
+        );
+        assert!(
+            !t.created.contains_key("ConfigMap/skipped"),
+            "Skip is never applied"
+        );
+        notify
     };
-    let done = |n: &str| {
-        *t.done
-            .get(n)
-            .unwrap_or_else(|| panic!("{n} finished: {:?}", t.done))
-    };
-    let notify = t
-        .created
-        .keys()
-        .find(|k| k.starts_with("Job/post-notify-"))
-        .cloned()
-        .expect("the generateName hook was created");
-    assert!(created("Job/pre-migrate") < done("Job/pre-migrate"));
-    assert!(
-        done("Job/pre-migrate") < created("ConfigMap/w0"),
-        "the Sync phase waits for the PreSync hook: {:?} {:?}",
-        t.created,
-        t.done
-    );
-    assert!(created("ConfigMap/w0") < created("Deployment/w1"));
-    assert!(
-        done("Deployment/w1") < created("ConfigMap/w2"),
-        "wave 2 waits for wave 1 to be healthy"
-    );
-    assert!(created("ConfigMap/w2") < created("Job/post-smoke"));
-    assert!(
-        done("Job/post-smoke") < created(&notify),
-        "PostSync wave 1 after wave 0"
-    );
-    assert!(
-        !t.created.contains_key("ConfigMap/skipped"),
-        "Skip is never applied"
-    );
-    drop(t);
 
     // Results in Argo CD's shape.
     let results = &state.sync_result.as_ref().unwrap().resources;
