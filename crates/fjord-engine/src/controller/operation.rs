@@ -12,6 +12,58 @@ use crate::types::{Application, ApplicationSource, OperationPhase, OperationStat
 use serde_json::Value;
 use std::sync::Arc;
 
+/// The Application as the API holds it now when an operation is requested or running: the
+/// controller's cache may not have seen the previous reconcile's write yet, and a running
+/// operation's recorded results are its state (a stale copy would run finished steps again).
+pub(crate) async fn current(
+    ctx: &Context,
+    app: Arc<Application>,
+) -> Result<Arc<Application>, ControllerError> {
+    let operating = app.operation.is_some()
+        || app
+            .status
+            .as_ref()
+            .and_then(|s| s.operation_state.as_ref())
+            .is_some_and(|o| !o.phase.is_completed());
+    if !operating {
+        return Ok(app);
+    }
+    let api: kube::Api<Application> = kube::Api::namespaced(ctx.client.clone(), app.namespace());
+    match api.get_opt(app.name()).await {
+        Ok(Some(fresh)) => Ok(Arc::new(fresh)),
+        Ok(None) => Ok(app),
+        Err(e) => Err(super::kube_err(format!(
+            "reading {}/{}",
+            app.namespace(),
+            app.name()
+        ))(e)),
+    }
+}
+
+/// True when the API's copy of the Application records a different last operation than
+/// `app` (the cache lags behind a write): a new automated sync must wait for it.
+pub(crate) async fn operation_moved_on(
+    ctx: &Context,
+    app: &Application,
+) -> Result<bool, ControllerError> {
+    let api: kube::Api<Application> = kube::Api::namespaced(ctx.client.clone(), app.namespace());
+    let fresh = api
+        .get_opt(app.name())
+        .await
+        .map_err(super::kube_err(format!(
+            "reading {}/{}",
+            app.namespace(),
+            app.name()
+        )))?;
+    let started = |a: &Application| {
+        a.status
+            .as_ref()
+            .and_then(|s| s.operation_state.as_ref())
+            .map(|o| (o.started_at.clone(), o.phase))
+    };
+    Ok(fresh.is_some_and(|f| started(&f) != started(app)))
+}
+
 /// Argo CD's prune confirmation annotation (on the Application; an RFC 3339 time).
 pub(crate) const ANNOTATION_DELETION_APPROVED: &str = "argocd.argoproj.io/deletion-approved";
 

@@ -32,6 +32,7 @@ pub(crate) async fn reconcile(
 ) -> Result<Action, ControllerError> {
     let span =
         tracing::info_span!("reconcile", app = %format!("{}/{}", app.namespace(), app.name()));
+    let app = super::operation::current(&ctx, app).await?;
     reconcile_app(&app, &ctx).instrument(span).await
 }
 
@@ -269,6 +270,11 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         && (self_heal || !same_revision);
     let mut heal_wait = None;
     let mut sync_running = false;
+    if automated && super::operation::operation_moved_on(ctx, app).await? {
+        // The cache has not seen the last operation's write yet; the next reconcile will.
+        automated = false;
+        heal_wait = Some(Duration::from_millis(100));
+    }
     if automated && same_revision {
         let wait = ctx.heals.wait(&app_key);
         let drift = super::heal::describe_drift(&items);
