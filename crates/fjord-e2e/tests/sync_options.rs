@@ -346,3 +346,67 @@ async fn validation_is_strict_unless_validate_false() {
     assert!(env.exists(&["get", "configmap", "lenient", "-n", ns]));
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: runs the Application controller against the embedded control plane and a local git repository"]
+async fn respect_ignore_differences_keeps_live_values_of_ignored_fields() {
+    let env = Env::start().await;
+    let ns = "respect";
+    let deployment = |image: &str| {
+        format!(
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: api}}}}
+  template:
+    metadata: {{labels: {{app: api}}}}
+    spec:
+      containers: [{{name: api, image: "registry.example/api:{image}"}}]
+"#
+        )
+    };
+    env.write("app/api.yaml", &deployment("1"));
+    let first = env.commit("api");
+    let app: fjord_engine::types::Application = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "rs", "namespace": "argocd"},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": env.url(), "path": "app", "targetRevision": "main"},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
+            "ignoreDifferences": [{"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]}],
+            "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true", "RespectIgnoreDifferences=true"]}
+        }
+    }))
+    .unwrap();
+    env.apps
+        .create(&kube::api::PostParams::default(), &app)
+        .await
+        .unwrap();
+    env.wait_operation("rs", &first, OperationPhase::Succeeded)
+        .await;
+    // An autoscaler (here: kubectl) owns the replica count from now on.
+    env.tc
+        .kubectl_ok(
+            KUBECTL,
+            &["scale", "deployment", "api", "-n", ns, "--replicas=3"],
+        )
+        .unwrap();
+    env.write("app/api.yaml", &deployment("2"));
+    let second = env.commit("api 2");
+    env.wait_operation("rs", &second, OperationPhase::Succeeded)
+        .await;
+    let d = env.kubectl_json(&["get", "deployment", "api", "-n", ns]);
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.example/api:2"
+    );
+    assert_eq!(
+        d["spec"]["replicas"], 3,
+        "the ignored field kept its live value"
+    );
+    env.stop().await;
+}
