@@ -21,6 +21,17 @@ async fn rollback_restores_the_earlier_revision_and_automation_stays_off() {
     let ns = "rollback";
     env.write("app/settings.yaml", &config_map("settings", 0, "one"));
     env.write("app/only-v1.yaml", &config_map("only-v1", 0, "x"));
+    env.write(
+        "app/migrate.yaml",
+        &sync_support::job(
+            "name: migrate",
+            &[
+                ("argocd.argoproj.io/hook", "PreSync"),
+                ("argocd.argoproj.io/hook-delete-policy", "HookSucceeded"),
+            ],
+            false,
+        ),
+    );
     let first = env.commit("v1");
     env.create_app(
         "shop",
@@ -35,8 +46,19 @@ async fn rollback_restores_the_earlier_revision_and_automation_stays_off() {
     env.remove("app/only-v1.yaml");
     env.write("app/only-v2.yaml", &config_map("only-v2", 0, "y"));
     let second = env.commit("v2");
-    env.wait_operation("shop", &second, OperationPhase::Succeeded)
+    let synced = env
+        .wait_operation("shop", &second, OperationPhase::Succeeded)
         .await;
+    assert!(
+        synced
+            .sync_result
+            .as_ref()
+            .unwrap()
+            .resources
+            .iter()
+            .any(|r| r.name == "migrate" && r.hook_type.as_deref() == Some("PreSync")),
+        "a normal sync runs the PreSync hook"
+    );
     let app = env
         .wait_app("shop", "two history entries", |a| {
             a.status.as_ref().is_some_and(|s| s.history.len() == 2)
@@ -68,6 +90,16 @@ async fn rollback_restores_the_earlier_revision_and_automation_stays_off() {
             .and_then(|s| s.source.as_ref())
             .and_then(|s| s.path.as_deref()),
         Some("app")
+    );
+    assert!(
+        state
+            .sync_result
+            .as_ref()
+            .unwrap()
+            .resources
+            .iter()
+            .all(|r| r.hook_type.is_none()),
+        "a rollback (apply strategy) runs no hooks, as in Argo CD"
     );
     assert_eq!(
         env.kubectl_json(&["get", "configmap", "settings", "-n", ns])["data"]["v"],

@@ -266,6 +266,13 @@ async fn prune_confirm_waits_for_the_deletion_approval() {
             })
         })
         .await;
+    let listed = &waiting.status.as_ref().unwrap().resources;
+    assert!(
+        listed
+            .iter()
+            .any(|r| r.name == "guarded" && r.requires_deletion_confirmation == Some(true)),
+        "{listed:?}"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(env.exists(&["get", "configmap", "guarded", "-n", ns]));
     assert_eq!(

@@ -57,8 +57,8 @@ fn qualified(app: &Application) -> String {
 }
 
 /// The sync operation that rolls `app` back to `status.history[id]`: that entry's revision
-/// and source, `prune` as given, the `apply` strategy. `initiatedBy` is left for the caller
-/// (the user's name).
+/// and source, `prune` as given, the `apply` strategy (as in Argo CD, hooks do not run on a
+/// rollback). `initiatedBy` is left for the caller (the user's name).
 ///
 /// Errors: see [`RollbackError`]; the checks are Argo CD's.
 pub fn rollback_operation(

@@ -358,6 +358,14 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
                 Err(message) => target_error = Some(message),
             }
         }
+        if op_sync
+            .sync_strategy
+            .as_ref()
+            .is_some_and(|s| s.get("apply").is_some())
+        {
+            // Argo CD's `apply` strategy (a rollback's) runs no hooks.
+            sync_hooks.clear();
+        }
         let instance =
             crate::resource::app_instance_name(app.name(), app.namespace(), &ctx.config.namespace);
         let prior: Vec<_> = match last.as_ref().and_then(|o| o.sync_result.as_ref()) {
@@ -524,7 +532,14 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         .iter()
         .map(|i| {
             let h = i.live.as_ref().and_then(assess);
-            resource_status(&i.diff, i.desired.as_ref(), i.live.as_ref(), h)
+            let mut r = resource_status(&i.diff, i.desired.as_ref(), i.live.as_ref(), h);
+            let confirm = |l: &serde_json::Value| {
+                sync_opts.for_object(l).prune == crate::sync_options::PruneMode::Confirm
+            };
+            if i.desired.is_none() && i.live.as_ref().is_some_and(confirm) {
+                r.requires_deletion_confirmation = Some(true);
+            }
+            r
         })
         .collect();
     let previous_health = app.status.as_ref().and_then(|s| s.health.as_ref());
