@@ -325,6 +325,10 @@ async fn validation_is_strict_unless_validate_false() {
         "lenient/loose.yaml",
         &bogus.replace("name: loose", "name: lenient"),
     );
+    env.write(
+        "lenient/odd.yaml",
+        &with_options(&config_map("odd", 0, "x"), "ServerSideApply=false"),
+    );
     let commit = env.commit("an unknown field");
     env.create_app("strict", "strict", ns, json!({})).await;
     env.sync("strict", false).await;
@@ -351,6 +355,14 @@ async fn validation_is_strict_unless_validate_false() {
     env.wait_operation("lenient", &commit, OperationPhase::Succeeded)
         .await;
     assert!(env.exists(&["get", "configmap", "lenient", "-n", ns]));
+    let app = env.apps.get("lenient").await.unwrap();
+    let conditions = &app.status.as_ref().unwrap().conditions;
+    assert!(
+        conditions.iter().any(|c| c.condition_type == "InvalidSpecError"
+            && c.message
+                == "sync options not supported on objects: ConfigMap validate/odd: ServerSideApply=false"),
+        "an unsupported per-object option is reported: {conditions:?}"
+    );
     env.stop().await;
 }
 

@@ -162,6 +162,35 @@ fn prune_mode(value: &str) -> Option<PruneMode> {
     }
 }
 
+/// Per-object options Fjord acts on (name and value).
+pub const SUPPORTED_PER_OBJECT: [(&str, &str); 12] = [
+    ("Prune", "true"),
+    ("Prune", "false"),
+    ("Prune", "confirm"),
+    ("Validate", "true"),
+    ("Validate", "false"),
+    ("PruneLast", "true"),
+    ("PruneLast", "false"),
+    ("Replace", "true"),
+    ("Replace", "false"),
+    ("Force", "true"),
+    ("Force", "false"),
+    ("ServerSideApply", "true"),
+];
+
+/// The entries of `obj`'s `argocd.argoproj.io/sync-options` annotation Fjord does not act on
+/// (unsupported or unknown), as `Name=value`.
+pub fn unsupported_object_options(obj: &Value) -> Vec<String> {
+    let Some(text) = annotation(obj, ANNOTATION_SYNC_OPTIONS) else {
+        return Vec::new();
+    };
+    parse_options(text)
+        .into_iter()
+        .filter(|(k, v)| !SUPPORTED_PER_OBJECT.contains(&(k.as_str(), v.as_str())))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect()
+}
+
 impl SyncOptions {
     /// Parses `Name=value` entries (blanks trimmed; later entries win).
     pub fn parse<S: AsRef<str>>(options: &[S]) -> Self {
@@ -319,6 +348,18 @@ mod tests {
             o.condition_message().unwrap(),
             "sync options not supported: ServerSideApply=false, PrunePropagationPolicy=sideways; unknown sync options: Bogus=1"
         );
+    }
+
+    #[test]
+    fn unsupported_object_options_are_listed() {
+        let obj = json!({"metadata": {"annotations": {
+            ANNOTATION_SYNC_OPTIONS: "Prune=confirm, ServerSideApply=false,Delete=false,Nope=1,Replace=true"
+        }}});
+        assert_eq!(
+            unsupported_object_options(&obj),
+            ["ServerSideApply=false", "Delete=false", "Nope=1"]
+        );
+        assert!(unsupported_object_options(&json!({"metadata": {}})).is_empty());
     }
 
     #[test]

@@ -208,6 +208,19 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     let sync_opts = SyncOptions::parse(spec.sync_options());
     let mut spec_problems: Vec<String> = rule_errors.iter().map(|e| e.to_string()).collect();
     spec_problems.extend(sync_opts.condition_message());
+    let per_object: Vec<String> = items
+        .iter()
+        .filter_map(|i| {
+            let unsupported = crate::sync_options::unsupported_object_options(i.desired.as_ref()?);
+            (!unsupported.is_empty()).then(|| format!("{}: {}", i.key, unsupported.join(", ")))
+        })
+        .collect();
+    if !per_object.is_empty() {
+        spec_problems.push(format!(
+            "sync options not supported on objects: {}",
+            per_object.join("; ")
+        ));
+    }
     if !spec_problems.is_empty() {
         set_condition(
             &mut status.conditions,
