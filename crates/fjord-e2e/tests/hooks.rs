@@ -405,3 +405,64 @@ async fn terminating_an_operation_stops_it_while_a_hook_runs() {
     assert!(env.apps.get("stuck").await.unwrap().operation.is_none());
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: runs the Application controller against the embedded control plane and a local git repository"]
+async fn helm_hook_annotations_map_to_argo_cd_phases() {
+    let env = Env::start().await;
+    let ns = "helmhooks";
+    env.write(
+        "app/pre.yaml",
+        &job(
+            "name: helm-pre",
+            &[
+                ("helm.sh/hook", "pre-install,pre-upgrade"),
+                ("helm.sh/hook-weight", "-1"),
+                ("helm.sh/hook-delete-policy", "hook-succeeded"),
+            ],
+            false,
+        ),
+    );
+    env.write(
+        "app/post.yaml",
+        &job(
+            "name: helm-post",
+            &[("helm.sh/hook", "post-install")],
+            false,
+        ),
+    );
+    env.write(
+        "app/test.yaml",
+        &job("name: helm-test", &[("helm.sh/hook", "test")], false),
+    );
+    env.write("app/cm.yaml", &config_map("chart-config", 0, "v"));
+    let commit = env.commit("a chart's rendered hooks");
+    let timeline = record(&env, ns);
+    env.create_app("helmish", "app", ns, json!({"automated": {}}))
+        .await;
+    let state = env
+        .wait_operation("helmish", &commit, OperationPhase::Succeeded)
+        .await;
+    let results = &state.sync_result.as_ref().unwrap().resources;
+    let pre = result(results, "helm-pre");
+    assert_eq!(pre.hook_type.as_deref(), Some("PreSync"));
+    assert_eq!(pre.hook_phase.as_deref(), Some("Succeeded"));
+    let post = result(results, "helm-post");
+    assert_eq!(post.hook_type.as_deref(), Some("PostSync"));
+    assert!(
+        results.iter().all(|r| r.name != "helm-test"),
+        "Helm test hooks are not run"
+    );
+    {
+        let t = timeline.lock().unwrap();
+        assert!(t.done["Job/helm-pre"] < t.created["ConfigMap/chart-config"]);
+        assert!(t.created["ConfigMap/chart-config"] < t.created["Job/helm-post"]);
+        assert!(!t.created.contains_key("Job/helm-test"));
+    }
+    assert!(
+        !env.exists(&["get", "job", "helm-pre", "-n", ns]),
+        "hook-succeeded deleted it"
+    );
+    assert!(env.exists(&["get", "job", "helm-post", "-n", ns]));
+    env.stop().await;
+}
