@@ -128,6 +128,52 @@ async fn kubectl_wait_available_returns_once_the_deployment_is_rolled_out() {
         "the controller records the revision without bumping the generation"
     );
     assert_eq!(d["metadata"]["generation"], 1);
+
+    // The rollout's story is told by events, as kube-controller-manager tells it.
+    let rs_name = items(&get(&tc, &["replicasets", "-n", "life", "-l", "app=web"]))[0]["metadata"]
+        ["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let described = eventually("the deployment's scaling event", || {
+        let out = k(&tc, &["describe", "deployment", "web", "-n", "life"]);
+        out.contains("ScalingReplicaSet").then_some(out)
+    });
+    assert!(
+        described.contains(&format!("Scaled up replica set {rs_name} from 0 to 2")),
+        "{described}"
+    );
+    let events = items(&get(
+        &tc,
+        &[
+            "events",
+            "-n",
+            "life",
+            "--field-selector",
+            &format!("involvedObject.name={rs_name}"),
+        ],
+    ));
+    let created: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["reason"] == "SuccessfulCreate")
+        .collect();
+    assert_eq!(
+        created.len(),
+        2,
+        "one SuccessfulCreate per pod: {events:#?}"
+    );
+    let pod_name = created[0]["message"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("Created pod: ")
+        .unwrap()
+        .to_string();
+    get(&tc, &["pod", &pod_name, "-n", "life"]);
+    let pod_events = k(&tc, &["describe", "pod", &pod_name, "-n", "life"]);
+    assert!(
+        pod_events.contains("Scheduled") && pod_events.contains("Started container web"),
+        "{pod_events}"
+    );
     assert_eq!(d["status"]["replicas"], 2);
     assert_eq!(d["status"]["updatedReplicas"], 2);
     assert_eq!(d["status"]["readyReplicas"], 2);
@@ -331,6 +377,21 @@ spec:
     assert_eq!(pods.len(), 3, "backoffLimit 2: three pods tried");
     assert!(pods.iter().all(|p| p["status"]["phase"] == "Failed"));
     assert!(j["status"].get("completionTime").is_none());
+    let warnings = items(&get(
+        &tc,
+        &["events", "-n", "life", "--field-selector", "type=Warning"],
+    ));
+    assert!(
+        warnings
+            .iter()
+            .any(|e| e["reason"] == "BackoffLimitExceeded"
+                && e["involvedObject"]["name"] == "migrate"),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings.iter().any(|e| e["reason"] == "BackOff"),
+        "the failing Deployment's pod backs off: {warnings:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

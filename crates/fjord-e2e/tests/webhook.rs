@@ -50,11 +50,21 @@ async fn a_signed_push_refreshes_the_matching_application_only() {
     std::fs::write(&seed, SEED).unwrap();
     tc.kubectl_ok("1.31", &["apply", "-f", seed.to_str().unwrap()])
         .unwrap();
-    // A second Application on another path of the same repository.
+    // Two more Applications on another path of the same repository: one that may use files
+    // anywhere in it (no annotation: every push to its branch concerns it, as in Argo CD), and
+    // one that says with `manifest-generate-paths` that only its own path matters.
     let staging = SEED
         .replace("nordic-payment-gateway", "staging-gateway")
         .replace("overlays/production", "overlays/staging");
-    std::fs::write(&seed, staging).unwrap();
+    std::fs::write(&seed, &staging).unwrap();
+    tc.kubectl_ok("1.31", &["apply", "-f", seed.to_str().unwrap()])
+        .unwrap();
+    let narrowed = staging.replace("staging-gateway", "staging-narrowed").replace(
+        "  namespace: argocd\n",
+        "  namespace: argocd\n  annotations:\n    argocd.argoproj.io/manifest-generate-paths: .\n",
+    );
+    assert!(narrowed.contains("manifest-generate-paths"), "{narrowed}");
+    std::fs::write(&seed, narrowed).unwrap();
     tc.kubectl_ok("1.31", &["apply", "-f", seed.to_str().unwrap()])
         .unwrap();
 
@@ -121,8 +131,13 @@ async fn a_signed_push_refreshes_the_matching_application_only() {
         Some("normal")
     );
     assert_eq!(
-        annotation(&apps.get("staging-gateway").await.unwrap()),
+        annotation(&apps.get("staging-gateway").await.unwrap()).as_deref(),
+        Some("normal"),
+        "without manifest-generate-paths a push to the branch refreshes every Application of it"
+    );
+    assert_eq!(
+        annotation(&apps.get("staging-narrowed").await.unwrap()),
         None,
-        "another path is not touched"
+        "manifest-generate-paths: . leaves an Application whose path the push did not touch"
     );
 }

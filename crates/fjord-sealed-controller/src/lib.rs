@@ -13,6 +13,7 @@
 //! HTTP wiring around them.
 #![warn(missing_docs)]
 
+mod advertise;
 mod http;
 mod keys;
 mod reconcile;
@@ -26,6 +27,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::{Controller, watcher};
 
+pub use advertise::advertise;
 pub use http::router;
 pub use keys::{KeyConfig, KeyRingWatch};
 
@@ -60,8 +62,12 @@ pub enum Error {
 pub struct ControllerConfig {
     /// Keys.
     pub keys: KeyConfig,
-    /// Where to serve `/v1/*` (None: not at all).
+    /// Where to serve `/v1/*` (None: not at all; port 0: any free port).
     pub listen: Option<SocketAddr>,
+    /// Register the listener as this Service (and its Endpoints) in the keys' namespace, so that
+    /// kubeseal reaches a controller running outside any pod through the API server's service
+    /// proxy (see [`advertise`]). Only with `listen`.
+    pub advertise_service: Option<String>,
 }
 
 impl ControllerConfig {
@@ -76,6 +82,7 @@ impl ControllerConfig {
                 key_bits: fjord_sealed::DEFAULT_KEY_BITS,
             },
             listen: None,
+            advertise_service: None,
         }
     }
 }
@@ -100,13 +107,24 @@ pub async fn run(
     config: ControllerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), Error> {
-    let (keys, key_task) = keys::start(client.clone(), config.keys.clone()).await?;
-    let http_task = match config.listen {
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
+    let listener = match config.listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
                 .await
-                .map_err(|e| Error::Listen(addr, e))?;
+                .map_err(|e| Error::Listen(addr, e))?,
+        ),
+        None => None,
+    };
+    let (keys, key_task) = keys::start(client.clone(), config.keys.clone()).await?;
+    let http_task = match listener {
+        Some(listener) => {
+            let addr = listener
+                .local_addr()
+                .map_err(|e| Error::Listen(config.listen.unwrap_or(([0, 0, 0, 0], 0).into()), e))?;
             tracing::info!(%addr, "sealed secrets endpoints listening");
+            if let Some(service) = &config.advertise_service {
+                advertise(&client, &config.keys.namespace, service, addr).await?;
+            }
             let app = router(keys.clone());
             Some(tokio::spawn(async move {
                 let _ = axum::serve(listener, app).await;

@@ -144,17 +144,19 @@ pub fn from_generic(body: &Value) -> Option<PushEvent> {
     })
 }
 
-/// Whether a push concerns an Application source (`repoURL`, `targetRevision`, `path`):
-/// same repository; a branch the source tracks (`HEAD` or empty means the default branch;
-/// a tag or commit SHA is never moved by a push); and, when the push lists files, one of them
-/// under the source path (or one of the extra `paths`, as Argo CD's
-/// `argocd.argoproj.io/manifest-generate-paths` annotation gives them).
+/// Whether a push concerns an Application source (`repoURL`, `targetRevision`, `path`), as
+/// Argo CD decides it: same repository; a branch the source tracks (`HEAD` or empty means the
+/// default branch; a tag or commit SHA is never moved by a push). Changed files narrow the
+/// choice only for an Application with the `argocd.argoproj.io/manifest-generate-paths`
+/// annotation (`generate_paths`, relative to the source path or absolute): then one of the
+/// files must lie under one of those paths. Without it every Application of the branch is
+/// refreshed, since an overlay may use files anywhere in the repository (a shared base).
 pub fn touches(
     push: &PushEvent,
     repo_url: &str,
     target_revision: &str,
     path: &str,
-    extra_paths: &[String],
+    generate_paths: &[String],
 ) -> bool {
     let repo = normalize_repo_url(repo_url);
     if !push.repos.contains(&repo) {
@@ -170,23 +172,35 @@ pub fn touches(
     if !tracks {
         return false;
     }
-    if push.changed_files.is_empty() {
+    if push.changed_files.is_empty() || generate_paths.is_empty() {
         return true;
     }
-    let mut dirs: Vec<String> = vec![path.trim_matches('/').to_string()];
-    dirs.extend(extra_paths.iter().map(|p| {
-        if p.starts_with('/') {
-            p.trim_matches('/').to_string()
-        } else {
-            format!("{}/{}", path.trim_matches('/'), p.trim_matches('/'))
-                .trim_matches('/')
-                .to_string()
-        }
-    }));
+    let dirs: Vec<String> = generate_paths
+        .iter()
+        .map(|p| match p.strip_prefix('/') {
+            Some(absolute) => normalize_path(absolute),
+            None => normalize_path(&format!("{path}/{p}")),
+        })
+        .collect();
     push.changed_files.iter().any(|f| {
         dirs.iter()
-            .any(|d| d.is_empty() || d == "." || f == d || f.starts_with(&format!("{d}/")))
+            .any(|d| d.is_empty() || f == d || f.starts_with(&format!("{d}/")))
     })
+}
+
+/// A repository-relative path with `.` and `..` resolved and no leading or trailing slash.
+fn normalize_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    parts.join("/")
 }
 
 #[cfg(test)]
@@ -233,13 +247,35 @@ mod tests {
             "k8s/overlays/production",
             &[]
         ));
-        assert!(!touches(&push, url, "HEAD", "k8s/overlays/staging", &[]));
+        // Without manifest-generate-paths, any push to the branch concerns the Application.
+        assert!(touches(&push, url, "HEAD", "k8s/overlays/staging", &[]));
+        assert!(!touches(
+            &push,
+            url,
+            "HEAD",
+            "k8s/overlays/staging",
+            &[".".into()]
+        ));
+        assert!(touches(
+            &push,
+            url,
+            "HEAD",
+            "k8s/overlays/production",
+            &[".".into()]
+        ));
         assert!(touches(
             &push,
             url,
             "HEAD",
             "k8s/overlays/staging",
             &["/k8s/overlays/production".into()]
+        ));
+        assert!(touches(
+            &push,
+            url,
+            "HEAD",
+            "k8s/overlays/staging",
+            &["../production".into()]
         ));
         assert!(!touches(
             &push,

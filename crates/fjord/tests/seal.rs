@@ -420,20 +420,35 @@ fn expired_certificates_are_refused() {
 }
 
 #[test]
-fn without_cert_or_controller_url_the_service_proxy_is_reported_unsupported() {
-    let err = failed(&fjord(&[], SECRET_YAML.as_bytes()));
-    assert!(err.contains("not yet supported"), "{err}");
+fn without_a_cluster_the_service_proxy_error_names_the_path() {
+    let run = |args: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fjord"))
+            .arg("seal")
+            .args(args)
+            .env("KUBECONFIG", "/nonexistent/kubeconfig")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("fjord runs");
+        let _ = child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(SECRET_YAML.as_bytes());
+        let out = child.wait_with_output().expect("fjord finishes");
+        assert!(!out.status.success(), "sealing succeeded without a cluster");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let err = run(&[]);
     assert!(err.contains("/api/v1/namespaces/kube-system/services/http:sealed-secrets-controller:/proxy/v1/cert.pem"), "{err}");
-    let err = failed(&fjord(
-        &[
-            "--fetch-cert",
-            "--controller-namespace",
-            "sealed",
-            "--controller-name",
-            "ss",
-        ],
-        b"",
-    ));
+    let err = run(&[
+        "--fetch-cert",
+        "--controller-namespace",
+        "sealed",
+        "--controller-name",
+        "ss",
+    ]);
     assert!(
         err.contains("/api/v1/namespaces/sealed/services/http:ss:"),
         "{err}"

@@ -71,6 +71,27 @@ fn fjord_up_reaches_synced_and_healthy_from_an_empty_directory() {
         vec!["nordic-payment-gateway", "Synced", "Healthy"],
         "{text}"
     );
+    // `fjord seal` reaches the bundled Sealed Secrets controller as kubeseal would, through the
+    // API server's service proxy, with nothing but the kubeconfig. The key is generated at start,
+    // so give the controller a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let pem = loop {
+        let out = Command::new(env!("CARGO_BIN_EXE_fjord"))
+            .args(["seal", "--fetch-cert"])
+            .env("KUBECONFIG", &kubeconfig)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            break String::from_utf8_lossy(&out.stdout).to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fjord seal --fetch-cert failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
     let _ = child.kill();
     let _ = child.wait();
 }

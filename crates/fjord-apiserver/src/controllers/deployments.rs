@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::CONTROLLER_MANAGER;
+use super::events::{EventRecord, Severity};
 use super::runner::{Controllers, StepResult, Work};
 use super::workloads::{condition, int_at, omit_zero, owner_ref, simulated_failure, template_hash};
 use crate::object;
@@ -85,7 +86,7 @@ impl Controllers {
                 .await;
         };
         if int_at(&new_rs.value, "/spec/replicas") != Some(desired) {
-            return self.set_replicas(&new_rs, desired).await;
+            return self.scale_replica_set(&d, &new_rs, desired).await;
         }
         let recreate = d.pointer("/spec/strategy/type") == Some(&json!("Recreate"));
         let new_available = int_at(&new_rs.value, "/status/availableReplicas").unwrap_or(0);
@@ -97,7 +98,7 @@ impl Controllers {
             if int_at(&rs.value, "/spec/replicas").unwrap_or(0) != 0
                 && (recreate || new_available >= desired)
             {
-                return self.set_replicas(rs, 0).await;
+                return self.scale_replica_set(&d, rs, 0).await;
             }
         }
         self.prune_old_replica_sets(&d, &old).await?;
@@ -279,14 +280,33 @@ impl Controllers {
             },
             "spec": spec,
         });
+        let rs_name = object::name(&rs).to_string();
         match self
             .api
             .controller_create(&rt, rs, CONTROLLER_MANAGER)
             .await
         {
             Err(e) if e.code == 409 => Ok(()),
-            other => other,
+            Err(e) => Err(e),
+            Ok(()) => {
+                let message = format!("Scaled up replica set {rs_name} from 0 to {replicas}");
+                self.api.record_event(d, scaling_event(message)).await;
+                Ok(())
+            }
         }
+    }
+
+    /// Sets a ReplicaSet's replicas and records the Deployment's `ScalingReplicaSet` event.
+    async fn scale_replica_set(&self, d: &Value, rs: &StoredObject, replicas: i64) -> StepResult {
+        let from = int_at(&rs.value, "/spec/replicas").unwrap_or(0);
+        self.set_replicas(rs, replicas).await?;
+        let direction = if replicas > from { "up" } else { "down" };
+        let message = format!(
+            "Scaled {direction} replica set {} from {from} to {replicas}",
+            object::name(&rs.value)
+        );
+        self.api.record_event(d, scaling_event(message)).await;
+        Ok(())
     }
 
     /// Deletes scaled-down old ReplicaSets beyond `revisionHistoryLimit`, oldest revision first.
@@ -344,6 +364,15 @@ fn resolve_int_or_percent(v: Option<&Value>, total: i64, round_up: bool) -> i64 
                 25 * total / 100
             }
         }
+    }
+}
+
+fn scaling_event(message: String) -> EventRecord<'static> {
+    EventRecord {
+        severity: Severity::Normal,
+        reason: "ScalingReplicaSet",
+        message,
+        component: "deployment-controller",
     }
 }
 

@@ -8,6 +8,7 @@
 use serde_json::{Value, json};
 
 use super::CONTROLLER_MANAGER;
+use super::events::{EventRecord, Severity};
 use super::runner::{Controllers, StepResult};
 use super::workloads::{condition, int_at};
 use crate::object;
@@ -129,6 +130,28 @@ impl Controllers {
                 status["active"] = json!(active.len());
             }
         }
-        self.write_status(&stored, status, CONTROLLER_MANAGER).await
+        let outcome = if succeeded >= completions {
+            Some((Severity::Normal, "Completed", "Job completed"))
+        } else if failed > backoff_limit {
+            Some((
+                Severity::Warning,
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
+            ))
+        } else {
+            None
+        };
+        self.write_status(&stored, status, CONTROLLER_MANAGER)
+            .await?;
+        if let Some((severity, reason, message)) = outcome {
+            let record = EventRecord {
+                severity,
+                reason,
+                message: message.to_string(),
+                component: "job-controller",
+            };
+            self.api.record_event(&j, record).await;
+        }
+        Ok(())
     }
 }

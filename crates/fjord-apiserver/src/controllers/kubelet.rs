@@ -7,6 +7,7 @@
 use serde_json::{Value, json};
 
 use super::KUBELET_MANAGER;
+use super::events::{EventRecord, Severity};
 use super::runner::{Controllers, StepResult, Work};
 use super::workloads::{controller_ref, simulated_failure};
 use crate::object;
@@ -131,8 +132,43 @@ impl Controllers {
         let mut obj = pod;
         obj["status"] = status;
         self.api
-            .controller_update(&rt, obj, Some("status"), KUBELET_MANAGER)
-            .await
+            .controller_update(&rt, obj.clone(), Some("status"), KUBELET_MANAGER)
+            .await?;
+        self.record_start(&obj, &containers, fail).await;
+        Ok(())
+    }
+
+    /// The events of a Pod's start: scheduled, containers started, or backing off.
+    async fn record_start(&self, pod: &Value, containers: &[String], fail: bool) {
+        let name = object::name(pod);
+        let ns = object::meta_str(pod, "namespace").unwrap_or("");
+        let scheduled = EventRecord {
+            severity: Severity::Normal,
+            reason: "Scheduled",
+            message: format!("Successfully assigned {ns}/{name} to {NODE_NAME}"),
+            component: "default-scheduler",
+        };
+        self.api.record_event(pod, scheduled).await;
+        for container in containers {
+            let record = if fail {
+                EventRecord {
+                    severity: Severity::Warning,
+                    reason: "BackOff",
+                    message: format!(
+                        "Back-off restarting failed container {container} in pod {name}"
+                    ),
+                    component: "kubelet",
+                }
+            } else {
+                EventRecord {
+                    severity: Severity::Normal,
+                    reason: "Started",
+                    message: format!("Started container {container}"),
+                    component: "kubelet",
+                }
+            };
+            self.api.record_event(pod, record).await;
+        }
     }
 
     /// Ends a Pod that runs to completion: `Succeeded` (exit code 0) or `Failed` (exit code 1).

@@ -22,6 +22,7 @@
 
 mod client;
 mod deployments;
+mod events;
 mod garbage_collector;
 mod index;
 mod infrastructure;

@@ -3,6 +3,7 @@
 //! (Deployments are in `deployments`, Jobs in `jobs`). Each step reads the object, makes at most a few writes, and
 //! writes status only when it changed, so the events of its own writes settle.
 
+use super::events::{EventRecord, Severity};
 use serde_json::{Map, Value, json};
 
 use super::runner::{Controllers, StepResult, Work};
@@ -155,11 +156,17 @@ impl Controllers {
             .cloned()
             .unwrap_or(json!({}));
         let mut meta = template.get("metadata").cloned().unwrap_or(json!({}));
+        // Named here rather than by generateName, so the event can say which Pod was created.
+        let pod_name = format!(
+            "{}-{}",
+            object::name(owner),
+            &uuid::Uuid::new_v4().simple().to_string()[..5]
+        );
         meta["generateName"] = json!(format!("{}-", object::name(owner)));
+        meta["name"] = json!(pod_name);
         meta["namespace"] = json!(object::meta_str(owner, "namespace"));
         meta["ownerReferences"] = json!([owner_ref(owner, api_version, kind)]);
         if let Some(m) = meta.as_object_mut() {
-            m.remove("name");
             m.remove("creationTimestamp");
         }
         let mut spec = template.get("spec").cloned().unwrap_or(json!({}));
@@ -167,7 +174,22 @@ impl Controllers {
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec});
         self.api
             .controller_create(&rt, pod, CONTROLLER_MANAGER)
-            .await
+            .await?;
+        let component = match kind {
+            "ReplicaSet" => "replicaset-controller",
+            "Job" => "job-controller",
+            "StatefulSet" => "statefulset-controller",
+            "DaemonSet" => "daemonset-controller",
+            _ => CONTROLLER_MANAGER,
+        };
+        let record = EventRecord {
+            severity: Severity::Normal,
+            reason: "SuccessfulCreate",
+            message: format!("Created pod: {pod_name}"),
+            component,
+        };
+        self.api.record_event(owner, record).await;
+        Ok(())
     }
 
     /// Writes `status` through the status subresource if it differs from the stored one.

@@ -162,6 +162,11 @@ impl ApiError {
         ApiError::new(500, "InternalError", message)
     }
 
+    /// 503 ServiceUnavailable (a proxied service with no endpoint, or one that did not answer).
+    pub fn service_unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(503, "ServiceUnavailable", message)
+    }
+
     /// 504 Timeout.
     pub fn timeout(message: impl Into<String>) -> ApiError {
         ApiError::new(504, "Timeout", message)

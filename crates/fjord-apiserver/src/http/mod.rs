@@ -5,6 +5,7 @@ pub mod discovery;
 pub mod error;
 pub mod openapi;
 pub mod path;
+mod proxy;
 pub mod request;
 pub mod table;
 
@@ -92,6 +93,15 @@ async fn serve(state: &HttpState, req: Request) -> ApiResult<Response> {
     match target {
         Target::Version => Ok(json_response(StatusCode::OK, &discovery::version())),
         Target::Health => Ok((StatusCode::OK, "ok").into_response()),
+        Target::Metrics if read_only(&method) => Ok(metrics(state)),
+        Target::Metrics => Err(ApiError::method_not_allowed(format!(
+            "{method} is not supported here"
+        ))),
+        Target::ServiceProxy {
+            namespace,
+            service,
+            path,
+        } => proxy::serve(&state.api, &namespace, &service, &path, req).await,
         _ if !read_only(&method) && !matches!(target, Target::Resource(_)) => Err(
             ApiError::method_not_allowed(format!("{method} is not supported here")),
         ),
@@ -137,6 +147,29 @@ async fn serve(state: &HttpState, req: Request) -> ApiResult<Response> {
         }
         Target::Resource(r) => resource(state, r, req).await,
     }
+}
+
+/// The counters a benchmark or a scrape reads, in Prometheus' text format.
+fn metrics(state: &HttpState) -> Response {
+    let requests = state.requests.load(std::sync::atomic::Ordering::Relaxed);
+    let revision = state.api.store.current_revision();
+    let body = format!(
+        "# HELP fjord_apiserver_requests_total HTTP requests received by the API server.\n\
+         # TYPE fjord_apiserver_requests_total counter\n\
+         fjord_apiserver_requests_total {requests}\n\
+         # HELP fjord_apiserver_store_revision The store's current revision (writes so far).\n\
+         # TYPE fjord_apiserver_store_revision gauge\n\
+         fjord_apiserver_store_revision {revision}\n"
+    );
+    (
+        StatusCode::OK,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 async fn read_body(req: Request) -> ApiResult<(axum::http::HeaderMap, bytes::Bytes)> {

@@ -11,6 +11,8 @@ pub enum Target {
     Version,
     /// `/healthz`, `/livez`, `/readyz` (and their sub-checks)
     Health,
+    /// `/metrics` (Prometheus text)
+    Metrics,
     /// `/api`
     CoreVersions,
     /// `/apis`
@@ -37,6 +39,15 @@ pub enum Target {
     },
     /// A resource, a collection or an object.
     Resource(ResourceRequest),
+    /// `/api/v1/namespaces/<ns>/services/<[scheme:]name[:port]>/proxy[/<path>]`
+    ServiceProxy {
+        /// The Service's namespace.
+        namespace: String,
+        /// The path segment naming the service, scheme and port as clients write it.
+        service: String,
+        /// The path to request from the endpoint (always starts with `/`).
+        path: String,
+    },
 }
 
 /// A path that addresses a served resource.
@@ -69,6 +80,7 @@ pub fn parse(path: &str, types: &Types) -> Result<Target, PathError> {
     match segs.as_slice() {
         ["version"] => Ok(Target::Version),
         ["healthz" | "livez" | "readyz", ..] => Ok(Target::Health),
+        ["metrics"] => Ok(Target::Metrics),
         ["api"] => Ok(Target::CoreVersions),
         ["apis"] => Ok(Target::Groups),
         ["openapi", "v2"] => Ok(Target::OpenApiV2),
@@ -88,11 +100,39 @@ pub fn parse(path: &str, types: &Types) -> Result<Target, PathError> {
                 Err(PathError::NotFound)
             }
         }
+        [
+            "api",
+            "v1",
+            "namespaces",
+            ns,
+            "services",
+            service,
+            "proxy",
+            ..,
+        ] => Ok(Target::ServiceProxy {
+            namespace: ns.to_string(),
+            service: service.to_string(),
+            path: proxied_path(path, service),
+        }),
         ["api", v] => served_version(types, "", v),
         ["apis", g, v] => served_version(types, g, v),
         ["api", v, rest @ ..] => resource(types, "", v, rest),
         ["apis", g, v, rest @ ..] => resource(types, g, v, rest),
         _ => Err(PathError::NotFound),
+    }
+}
+
+/// What follows `/proxy` in a service proxy path, kept as written (trailing slash included).
+fn proxied_path(path: &str, service: &str) -> String {
+    let marker = format!("/services/{service}/proxy");
+    let rest = path
+        .split_once(&marker)
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    if rest.starts_with('/') {
+        rest.to_string()
+    } else {
+        format!("/{rest}")
     }
 }
 
@@ -188,6 +228,29 @@ mod tests {
         assert_eq!(r.subresource.as_deref(), Some("status"));
         let r = res("/apis/apps/v1/deployments");
         assert!(r.namespace.is_none() && r.name.is_none());
+    }
+
+    #[test]
+    fn service_proxy_paths_keep_what_follows_proxy() {
+        let reg = Registry::new();
+        let types = reg.snapshot();
+        let path = "/api/v1/namespaces/kube-system/services/http:sealed-secrets-controller:/proxy/v1/cert.pem";
+        match parse(path, &types) {
+            Ok(Target::ServiceProxy {
+                namespace,
+                service,
+                path,
+            }) => {
+                assert_eq!(namespace, "kube-system");
+                assert_eq!(service, "http:sealed-secrets-controller:");
+                assert_eq!(path, "/v1/cert.pem");
+            }
+            other => panic!("not a service proxy: {other:?}"),
+        }
+        match parse("/api/v1/namespaces/a/services/proxy/proxy", &types) {
+            Ok(Target::ServiceProxy { path, .. }) => assert_eq!(path, "/"),
+            other => panic!("not a service proxy: {other:?}"),
+        }
     }
 
     #[test]

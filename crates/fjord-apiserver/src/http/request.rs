@@ -179,6 +179,13 @@ fn decode_json(bytes: &[u8]) -> ApiResult<Value> {
 }
 
 fn decode_yaml(bytes: &[u8]) -> ApiResult<Value> {
+    // Most YAML bodies are JSON (kube-rs, client-go and kubectl send apply patches as JSON), and
+    // JSON is YAML: the JSON parser is many times faster. Anything it refuses goes to the YAML one.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+        && let Ok(v) = serde_json::from_slice::<Value>(bytes)
+    {
+        return Ok(v);
+    }
     let text = std::str::from_utf8(bytes)
         .map_err(|e| ApiError::bad_request(format!("the body is not valid UTF-8: {e}")))?;
     serde_norway::from_str::<Value>(text).map_err(|e| {

@@ -11,6 +11,8 @@
 //! Everything here talks to the API; the decisions are the pure stages' (`diff`, `plan`,
 //! `health`, `status`).
 
+mod capabilities;
+mod checks;
 mod compare;
 mod finalize;
 mod heal;
@@ -23,13 +25,14 @@ mod reconcile;
 mod retry;
 mod settings;
 mod source;
+mod source_status;
 mod status;
 mod sync;
 mod watch;
 mod write;
 
-use crate::render::Renderers;
 use crate::render::cache::RenderCache;
+use crate::render::{HelmRenderer, Renderers};
 use crate::source::RepoRegistry;
 use crate::types::Application;
 use futures::StreamExt;
@@ -40,7 +43,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How the controller runs.
 #[derive(Clone, Debug)]
@@ -58,8 +61,15 @@ pub struct ControllerConfig {
     pub error_retry_interval: Duration,
     /// Re-check delay while the Application's health is Progressing.
     pub progressing_interval: Duration,
-    /// Rendered sources kept in memory.
+    /// Rendered sources kept in memory (one per Application source and commit; sized so that a
+    /// fleet of a few thousand Applications does not re-render on every reconcile).
     pub render_cache_capacity: usize,
+    /// Applications reconciled at once (Flux's `--concurrent`; Argo CD's processors). Unbounded
+    /// concurrency makes a thousand reconciles queue on the API server together and each hold
+    /// its rendered and live objects meanwhile.
+    pub concurrency: u16,
+    /// The helm binary; `None` looks for `$FJORD_HELM`, then `helm` on `PATH`, at each render.
+    pub helm_binary: Option<PathBuf>,
 }
 
 impl ControllerConfig {
@@ -72,7 +82,9 @@ impl ControllerConfig {
             poll_interval: crate::source::DEFAULT_POLL_INTERVAL,
             error_retry_interval: Duration::from_secs(10),
             progressing_interval: Duration::from_secs(2),
-            render_cache_capacity: 256,
+            render_cache_capacity: 4096,
+            concurrency: 16,
+            helm_binary: None,
         }
     }
 }
@@ -113,14 +125,6 @@ pub(crate) fn kube_err(step: impl Into<String>) -> impl FnOnce(kube::Error) -> C
     move |source| ControllerError::Kube { step, source }
 }
 
-/// The last remote check of an Application's source.
-#[derive(Clone, Debug)]
-pub(crate) struct SourceCheck {
-    pub at: Instant,
-    pub key: String,
-    pub commit: String,
-}
-
 /// Shared by every reconcile.
 pub(crate) struct Context {
     pub client: Client,
@@ -130,10 +134,11 @@ pub(crate) struct Context {
     pub cache: Arc<Mutex<RenderCache>>,
     pub kinds: live::KindCache,
     pub watches: watch::Watches,
-    pub checks: Mutex<HashMap<String, SourceCheck>>,
+    pub checks: checks::SourceChecks,
     pub heals: heal::HealTracker,
     pub settings: settings::Settings,
     pub source_types: Mutex<HashMap<crate::render::cache::RenderKey, crate::render::SourceType>>,
+    pub capabilities: capabilities::CapabilitiesCache,
 }
 
 /// Runs the Application controller until `shutdown` completes.
@@ -146,11 +151,15 @@ pub async fn run(
     let (watches, triggers) = watch::Watches::new(client.clone(), config.namespace.clone());
     let ctx = Arc::new(Context {
         registry: Arc::new(RepoRegistry::new(&config.repo_cache_dir)),
-        renderers: Arc::new(Renderers::with_kustomize()),
+        renderers: Arc::new(Renderers::with_kustomize_and_helm(HelmRenderer {
+            binary: config.helm_binary.clone(),
+            ..HelmRenderer::new(config.repo_cache_dir.join(".helm"))
+        })),
+        capabilities: capabilities::CapabilitiesCache::default(),
         cache: Arc::new(Mutex::new(RenderCache::new(config.render_cache_capacity))),
         kinds: live::KindCache::default(),
         watches,
-        checks: Mutex::new(HashMap::new()),
+        checks: checks::SourceChecks::default(),
         source_types: Mutex::new(HashMap::new()),
         heals: heal::HealTracker::default(),
         settings: settings::Settings::start(&client, &config.namespace),
@@ -158,7 +167,9 @@ pub async fn run(
         config,
     });
     tracing::info!(namespace = %ctx.config.namespace, "Application controller started");
+    let concurrency = ctx.config.concurrency.max(1);
     Controller::new(apps, kube::runtime::watcher::Config::default())
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .reconcile_on(triggers)
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, error_policy, ctx)

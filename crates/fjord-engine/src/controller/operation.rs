@@ -4,7 +4,7 @@
 
 use super::compare::{compare, confirm};
 use super::hooks;
-use super::source::{auth_for, fetch_and_render};
+use super::source::fetch_and_render;
 use super::sync::Item;
 use super::{Context, ControllerError, now};
 use crate::diff::DiffOptions;
@@ -100,14 +100,14 @@ pub(crate) fn override_source(
 pub(crate) async fn load_target(
     ctx: &Arc<Context>,
     app: &Application,
-    app_key: &str,
     source: ApplicationSource,
     options: &DiffOptions,
 ) -> Result<Result<Target, String>, ControllerError> {
-    let auth = auth_for(ctx, &source.repo_url).await?;
-    // A key of its own, so the operation's revision does not replace the spec's last check.
-    let key = format!("{app_key}#operation");
-    let fetched = match fetch_and_render(ctx, &key, &source, auth, None).await? {
+    // The Application as if its spec named the operation's target.
+    let mut target_app = app.clone();
+    target_app.spec.source = Some(source.clone());
+    target_app.spec.sources.clear();
+    let fetched = match fetch_and_render(ctx, &target_app, None).await? {
         Ok(f) => f,
         Err(failure) => return Ok(Err(failure.message)),
     };

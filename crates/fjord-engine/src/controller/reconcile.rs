@@ -5,7 +5,7 @@
 //! request that changes a live object.
 
 use super::compare::{compare, confirm};
-use super::source::{auth_for, fetch_and_render};
+use super::source::fetch_and_render;
 use super::status::{self as write_status, Cleanup};
 use super::sync::{self, Item, SyncRequest};
 use super::{Context, ControllerError, now};
@@ -95,46 +95,27 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         });
     }
     let spec = &app.spec;
-    let source = match (&spec.source, spec.sources.is_empty()) {
-        (Some(s), true) => s.clone(),
-        (_, false) => {
-            return fail(
-                ctx,
-                app,
-                condition_type::INVALID_SPEC_ERROR,
-                "spec.sources (multiple sources) is not supported yet",
-                None,
-            )
-            .await;
-        }
-        (None, true) => {
-            return fail(
-                ctx,
-                app,
-                condition_type::INVALID_SPEC_ERROR,
-                "spec.source: a source is required",
-                None,
-            )
-            .await;
-        }
-    };
-    if source.repo_url.is_empty() {
+    if let Err(message) = super::source::check_sources(spec) {
+        return fail(ctx, app, condition_type::INVALID_SPEC_ERROR, &message, None).await;
+    }
+    // The first source stands for all of them where one is recorded; multi-source
+    // Applications get Argo CD's `sources`/`revisions` shape at the end.
+    let Some(source) = spec.all_sources().first().map(|s| (*s).clone()) else {
         return fail(
             ctx,
             app,
             condition_type::INVALID_SPEC_ERROR,
-            "spec.source.repoURL: required",
+            "spec.source: a source is required",
             None,
         )
         .await;
-    }
+    };
     if let Err(message) = super::project::check(ctx, app).await? {
         return fail(ctx, app, condition_type::INVALID_SPEC_ERROR, &message, None).await;
     }
     let refresh = Refresh::from_annotation(app.annotation(ANNOTATION_REFRESH));
-    let auth = auth_for(ctx, &source.repo_url).await?;
     let app_key = format!("{}/{}", app.namespace(), app.name());
-    let fetched = match fetch_and_render(ctx, &app_key, &source, auth, refresh).await? {
+    let fetched = match fetch_and_render(ctx, app, refresh).await? {
         Ok(f) => f,
         Err(failure) => {
             return fail(
@@ -236,7 +217,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     let last_revision = last
         .as_ref()
         .and_then(|o| o.sync_result.as_ref())
-        .map(|r| r.revision.clone());
+        .map(super::source_status::synced_revision);
     let last_failed = last
         .as_ref()
         .is_some_and(|o| matches!(o.phase, OperationPhase::Failed | OperationPhase::Error));
@@ -360,7 +341,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         let mut op_items = None;
         if let Some(target) = super::operation::override_source(&op_sync, &source, &fetched.commit)
         {
-            match super::operation::load_target(ctx, app, &app_key, target, &options).await? {
+            match super::operation::load_target(ctx, app, target, &options).await? {
                 Ok(t) => {
                     sync_commit = t.commit;
                     sync_source = t.source;
@@ -382,7 +363,11 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         let instance =
             crate::resource::app_instance_name(app.name(), app.namespace(), &ctx.config.namespace);
         let prior: Vec<_> = match last.as_ref().and_then(|o| o.sync_result.as_ref()) {
-            Some(r) if !fresh_attempt && r.revision == sync_commit => r.resources.clone(),
+            Some(r)
+                if !fresh_attempt && super::source_status::synced_revision(r) == sync_commit =>
+            {
+                r.resources.clone()
+            }
             _ => Vec::new(),
         };
         tracing::info!(revision = %sync_commit, automated, continuing, "syncing");
@@ -567,6 +552,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     status.summary = Some(summary(items.iter().filter_map(|i| i.live.as_ref())));
     let fresh = reconciled_at_due(&status, ctx.config.resync_interval) || refresh.is_some();
     let progressing = health.status == HealthStatusCode::Progressing || sync_running;
+    super::source_status::multi_source_status(&mut status, spec, &fetched);
     write_status::write(ctx, app, status, cleanup, fresh).await?;
     let mut next = if progressing {
         ctx.config.progressing_interval

@@ -2,25 +2,52 @@
 //!
 //! A [`Renderer`] turns one Application source (a path in a [`SourceTree`]) into
 //! [`Rendered`] objects. The directory renderer lives here; kustomize (a separate native
-//! crate) and Helm plug in behind the same trait, chosen by [`detect_source_type`] with Argo
-//! CD's rules. An empty result is not an error but is reported as such
+//! crate) and Helm (the external helm binary, [`helm`]) plug in behind the same trait,
+//! chosen by [`detect_source_type`] with Argo CD's rules. What a render needs beyond the
+//! source (the Application's name and namespace, the cluster's capabilities, the trees of
+//! `ref` sources) travels in a [`RenderContext`]; [`sources`] plans and merges multi-source
+//! renders. An empty result is not an error but is reported as such
 //! ([`Rendered::is_empty`], [`Rendered::may_prune`]): the controller must never prune on it
 //! unless the Application allows empty.
 
 pub mod cache;
 pub mod directory;
+pub mod helm;
 pub mod kustomize;
 pub mod parse;
+pub mod sources;
 pub mod tree;
 mod yaml11;
 
 pub use directory::DirectoryRenderer;
+pub use helm::{Capabilities, HelmRenderer};
 pub use kustomize::KustomizeRenderer;
 pub use tree::{DirEntry, LocalTree, MemoryTree, SourceTree, TreeError};
 
 use crate::resource::ResourceKey;
 use crate::types::ApplicationSource;
 use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// What a render needs beyond the source itself.
+#[derive(Clone, Copy, Default)]
+pub struct RenderContext<'a> {
+    /// The Application's name (Helm's default release name).
+    pub app_name: &'a str,
+    /// The destination namespace (Helm's release namespace).
+    pub namespace: &'a str,
+    /// The target cluster's `.Capabilities`, when known.
+    pub capabilities: Option<&'a Capabilities>,
+    /// Trees of the sources with `ref: name`, for `$name/...` value files.
+    pub refs: Option<&'a BTreeMap<String, &'a dyn SourceTree>>,
+}
+
+impl<'a> RenderContext<'a> {
+    /// The tree of the source with `ref: name`.
+    pub fn reference(&self, name: &str) -> Option<&'a dyn SourceTree> {
+        self.refs.and_then(|r| r.get(name).copied())
+    }
+}
 
 /// One rendered object and where it came from. `Debug` masks Secret values.
 #[derive(Clone, PartialEq)]
@@ -157,6 +184,37 @@ pub enum RenderError {
     /// The source sets more than one tool block.
     #[error("multiple application sources defined: {0}")]
     AmbiguousSourceType(String),
+    /// No helm binary is available.
+    #[error("{0}")]
+    HelmNotInstalled(String),
+    /// `helm template` or `helm dependency build` failed.
+    #[error("helm chart {path:?}: {message}")]
+    Helm {
+        /// The chart path (tree path or local directory).
+        path: String,
+        /// What failed (helm's own message included).
+        message: String,
+    },
+    /// A value file or `--set-file` path is missing or invalid.
+    #[error("{field}: {file}: {message}")]
+    HelmFile {
+        /// `helm.valueFiles` or `helm.fileParameters`.
+        field: &'static str,
+        /// The file as written in the Application.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A chart could not be pulled from a Helm repository.
+    #[error("pulling chart {chart:?} from {repo}: {message}")]
+    HelmPull {
+        /// The repository URL.
+        repo: String,
+        /// The chart name.
+        chart: String,
+        /// What failed.
+        message: String,
+    },
 }
 
 /// Renders one source.
@@ -248,8 +306,8 @@ pub struct Renderers {
     pub directory: DirectoryRenderer,
     /// Kustomize, when the native crate is wired in.
     pub kustomize: Option<Box<dyn Renderer>>,
-    /// Helm, when available.
-    pub helm: Option<Box<dyn Renderer>>,
+    /// Helm, when configured (else Helm sources are [`RenderError::Unsupported`]).
+    pub helm: Option<HelmRenderer>,
 }
 
 impl Renderers {
@@ -261,11 +319,43 @@ impl Renderers {
         }
     }
 
-    /// Detects the tool and renders `source` from `tree`.
+    /// Directory, native kustomize and helm.
+    pub fn with_kustomize_and_helm(helm: HelmRenderer) -> Self {
+        Renderers {
+            helm: Some(helm),
+            ..Renderers::with_kustomize()
+        }
+    }
+
+    /// Detects the tool and renders `source` from `tree` without Application context.
     pub fn render(
         &self,
         tree: &dyn SourceTree,
         source: &ApplicationSource,
+    ) -> Result<(SourceType, Rendered), RenderError> {
+        self.render_with(tree, source, &RenderContext::default())
+    }
+
+    /// Renders a chart unpacked from a Helm repository (`path` is its directory in `tree`).
+    pub fn render_helm_chart(
+        &self,
+        tree: &dyn SourceTree,
+        path: &str,
+        source: &ApplicationSource,
+        ctx: &RenderContext<'_>,
+    ) -> Result<Rendered, RenderError> {
+        self.helm
+            .as_ref()
+            .ok_or_else(|| unsupported("helm"))?
+            .render_chart(tree, path, source, ctx)
+    }
+
+    /// Detects the tool and renders `source` from `tree` for the Application in `ctx`.
+    pub fn render_with(
+        &self,
+        tree: &dyn SourceTree,
+        source: &ApplicationSource,
+        ctx: &RenderContext<'_>,
     ) -> Result<(SourceType, Rendered), RenderError> {
         let raw = source.path.as_deref().unwrap_or("");
         let path = tree::normalize(raw).ok_or_else(|| RenderError::PathOutsideRepo {
@@ -275,13 +365,17 @@ impl Renderers {
             return Err(RenderError::PathNotFound { path });
         }
         let kind = detect_source_type(tree, &path, source)?;
+        if kind == SourceType::Helm {
+            let rendered = self.render_helm_chart(tree, &path, source, ctx)?;
+            return Ok((kind, rendered));
+        }
         let renderer: &dyn Renderer = match kind {
             SourceType::Directory => &self.directory,
             SourceType::Kustomize => self
                 .kustomize
                 .as_deref()
                 .ok_or_else(|| unsupported("kustomize"))?,
-            SourceType::Helm => self.helm.as_deref().ok_or_else(|| unsupported("helm"))?,
+            SourceType::Helm => return Err(unsupported("helm")),
             SourceType::Plugin => return Err(unsupported("config management plugins")),
         };
         Ok((kind, renderer.render(tree, &path, source)?))

@@ -121,6 +121,9 @@ pub struct GitRepo {
     auth_dir: PathBuf,
     auth: RwLock<GitAuth>,
     fetch_lock: Mutex<()>,
+    /// Held while the bare clone is created: Applications of one repository reconcile at once
+    /// and would otherwise race `git init` into the same directory.
+    init_lock: Mutex<()>,
 }
 
 impl GitRepo {
@@ -133,6 +136,7 @@ impl GitRepo {
             auth_dir: cache_root.join(format!("{name}.auth")),
             auth: RwLock::new(auth),
             fetch_lock: Mutex::new(()),
+            init_lock: Mutex::new(()),
         }
     }
 
@@ -201,6 +205,13 @@ impl GitRepo {
     }
 
     fn ensure_clone(&self) -> Result<(), GitError> {
+        if self.dir.join("HEAD").exists() {
+            return Ok(());
+        }
+        let _guard = self
+            .init_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if self.dir.join("HEAD").exists() {
             return Ok(());
         }

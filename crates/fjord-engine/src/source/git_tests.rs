@@ -89,6 +89,27 @@ fn url(f: &Fixture) -> String {
 }
 
 #[test]
+fn applications_of_one_repository_may_start_at_once() {
+    // A fleet's first reconciles all reach the empty cache together; each must find a usable
+    // clone, not race `git init` into the same directory.
+    let f = fixture();
+    let repo = std::sync::Arc::new(GitRepo::new(&f.cache, &url(&f), GitAuth::default()));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let repo = repo.clone();
+            std::thread::spawn(move || repo.ls_remote().map(|r| r.head))
+        })
+        .collect();
+    for t in threads {
+        let head = t
+            .join()
+            .unwrap()
+            .expect("every concurrent first use succeeds");
+        assert_eq!(head.as_deref(), Some(f.second.as_str()));
+    }
+}
+
+#[test]
 fn ls_remote_resolves_head_branches_tags_and_shas() {
     let f = fixture();
     let repo = GitRepo::new(&f.cache, &url(&f), GitAuth::default());

@@ -13,10 +13,10 @@ mod status;
 pub use project::{AppProject, AppProjectSpec, GroupKind};
 pub use spec::{
     ApplicationDestination, ApplicationSource, ApplicationSpec, Backoff,
-    DEFAULT_REVISION_HISTORY_LIMIT, DirectorySource, Extra, HelmParameter, HelmSource, Info,
-    KustomizeReplica, KustomizeSource, ManagedNamespaceMetadata, Operation, OperationInitiator,
-    ResourceIgnoreDifferences, RetryStrategy, SyncOperation, SyncOperationResource, SyncPolicy,
-    SyncPolicyAutomated,
+    DEFAULT_REVISION_HISTORY_LIMIT, DirectorySource, Extra, HelmFileParameter, HelmParameter,
+    HelmSource, Info, KustomizeReplica, KustomizeSource, ManagedNamespaceMetadata, Operation,
+    OperationInitiator, ResourceIgnoreDifferences, RetryStrategy, SyncOperation,
+    SyncOperationResource, SyncPolicy, SyncPolicyAutomated,
 };
 pub use status::{
     AppHealthStatus, ApplicationCondition, ApplicationStatus, ApplicationSummary, ComparedTo,

@@ -220,7 +220,46 @@ pub struct HelmSource {
     /// Do not install the chart's CRDs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip_crds: Option<bool>,
-    /// Unmodelled fields (fileParameters, passCredentials, ...).
+    /// A missing value file is skipped instead of failing the render.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_missing_value_files: Option<bool>,
+    /// `--set-file` parameters (path relative to the chart, or `$ref/...`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file_parameters: Vec<HelmFileParameter>,
+    /// Pass repository credentials to every domain the chart is fetched from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_credentials: Option<bool>,
+    /// Release namespace (defaults to the destination namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// `.Capabilities.KubeVersion` override (defaults to the target cluster's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube_version: Option<String>,
+    /// `.Capabilities.APIVersions` override (defaults to the target cluster's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub api_versions: Vec<String>,
+    /// Leave out the chart's test templates (`--skip-tests`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_tests: Option<bool>,
+    /// Skip `values.schema.json` validation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_schema_validation: Option<bool>,
+    /// Unmodelled fields.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// One Helm `--set-file` parameter.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmFileParameter {
+    /// Dotted parameter name.
+    #[serde(default)]
+    pub name: String,
+    /// File path (relative to the chart, or `$ref/...`).
+    #[serde(default)]
+    pub path: String,
+    /// Unmodelled fields.
     #[serde(flatten)]
     pub extra: Extra,
 }

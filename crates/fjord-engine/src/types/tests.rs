@@ -49,10 +49,9 @@ fn full_application_round_trips_without_loss() {
     // Unmodelled fields land in `extra`, at each level.
     assert!(app.spec.extra.contains_key("sourceHydrator"));
     assert_eq!(app.spec.extra["futureField"], json!({"nested": [1, 2]}));
-    assert_eq!(
-        app.spec.sources[1].helm.as_ref().unwrap().extra["skipSchemaValidation"],
-        json!(true)
-    );
+    let helm = app.spec.sources[1].helm.as_ref().unwrap();
+    assert_eq!(helm.skip_schema_validation, Some(true));
+    assert_eq!(helm.file_parameters[0].path, "files/config.json");
     let status = app.status.as_ref().unwrap();
     assert_eq!(status.extra["observedAt"], json!("2026-01-01T00:01:00Z"));
     assert_eq!(

@@ -26,6 +26,9 @@ pub struct ControllerArgs {
     /// How often repositories are checked for new commits, in seconds.
     #[arg(long, default_value_t = 60)]
     poll_seconds: u64,
+    /// Applications reconciled at once (as Flux's --concurrent).
+    #[arg(long, default_value_t = 16)]
+    concurrent: u16,
     /// Do not run the Application controller.
     #[arg(long)]
     no_applications: bool,
@@ -38,6 +41,11 @@ pub struct ControllerArgs {
     /// Where to serve the Sealed Secrets endpoints (/v1/cert.pem, /v1/verify, /v1/rotate).
     #[arg(long, default_value = "127.0.0.1:8080")]
     sealed_secrets_listen: SocketAddr,
+    /// Register the endpoints as this Service (with Endpoints pointing at the listener) in the
+    /// keys' namespace, so kubeseal and `fjord seal` reach a controller running outside the
+    /// cluster through the API server's service proxy (e.g. `sealed-secrets-controller`).
+    #[arg(long, value_name = "NAME")]
+    sealed_secrets_service: Option<String>,
     /// How often a new sealing key is generated, in hours (0: never after the first).
     #[arg(long, default_value_t = 720)]
     key_renew_period_hours: u64,
@@ -50,6 +58,7 @@ impl ControllerArgs {
             fjord_engine::controller::ControllerConfig::new(&self.namespace, &self.repo_cache_dir);
         config.resync_interval = Duration::from_secs(self.resync_seconds.max(1));
         config.poll_interval = Duration::from_secs(self.poll_seconds.max(1));
+        config.concurrency = self.concurrent.max(1);
         config
     }
 
@@ -58,6 +67,7 @@ impl ControllerArgs {
             fjord_sealed_controller::ControllerConfig::new(&self.sealed_secrets_namespace);
         config.keys.renew_period = Duration::from_secs(self.key_renew_period_hours * 3600);
         config.listen = Some(self.sealed_secrets_listen);
+        config.advertise_service = self.sealed_secrets_service.clone();
         config
     }
 }

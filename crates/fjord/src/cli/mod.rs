@@ -24,6 +24,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Benchmarks: fleet scale, steady state, latency, push against pull, rendering.
+    #[command(subcommand)]
+    Bench(fjord_bench::BenchCommand),
     /// The embedded Kubernetes-compatible control plane.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -50,6 +53,11 @@ enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Bench(cmd) => {
+            let fjord = std::env::current_exe()
+                .map_err(|e| anyhow::anyhow!("finding the fjord binary to benchmark: {e}"))?;
+            fjord_bench::run(&fjord, cmd)
+        }
         Command::Cluster(cmd) => cluster::run(cmd),
         Command::Controller(args) => controller::run(args),
         Command::Doctor(cmd) => doctor::run(cmd),

@@ -2,9 +2,10 @@
 //! variables, same output) over the `fjord-sealed` library. The arguments are validated into a
 //! [`Mode`] before any I/O.
 //!
-//! The controller is reached at `--controller-url` (a Fjord addition: a direct base URL, e.g.
-//! after `kubectl port-forward`). Reaching it through the Kubernetes API server's service proxy,
-//! as kubeseal does by default, needs a kubeconfig client and is reported as not yet supported.
+//! The controller is reached through the Kubernetes API server's service proxy, as kubeseal
+//! does by default (`--kubeconfig`, `--context`, `--controller-namespace`, `--controller-name`),
+//! or at `--controller-url` (a Fjord addition: a direct base URL, e.g. after
+//! `kubectl port-forward`).
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -42,6 +43,12 @@ pub struct SealArgs {
         default_value = "sealed-secrets-controller"
     )]
     controller_name: String,
+    /// Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster).
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long, value_name = "NAME")]
+    context: Option<String>,
     /// Base URL of the controller's HTTP endpoints (e.g. http://127.0.0.1:8080), used instead
     /// of the API server's service proxy.
     #[arg(long, env = "SEALED_SECRETS_CONTROLLER_URL", value_name = "URL")]
@@ -213,6 +220,8 @@ impl SealArgs {
             None => Controller::ServiceProxy {
                 namespace: self.controller_namespace.clone(),
                 name: self.controller_name.clone(),
+                kubeconfig: self.kubeconfig.clone(),
+                context: self.context.clone(),
             },
         }
     }

@@ -158,7 +158,10 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             args.data_dir.join("git-cache"),
         );
         let mut sealed = fjord_sealed_controller::ControllerConfig::new("kube-system");
-        sealed.listen = None;
+        // Any free loopback port, registered as kubeseal's default Service so that `fjord seal`
+        // and kubeseal work against this cluster with no extra flag.
+        sealed.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+        sealed.advertise_service = Some("sealed-secrets-controller".to_string());
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let controllers = tokio::spawn(super::controller::run_controllers(
             client.clone(),

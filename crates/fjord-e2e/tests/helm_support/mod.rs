@@ -1,0 +1,280 @@
+//! Helpers for the Helm and multi-source end-to-end tests (`mod helm_support;`): the helm
+//! binary, small Git repositories built from file lists, a controller on the embedded control
+//! plane, and Applications from JSON.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fjord_e2e::TestCluster;
+use fjord_engine::controller::{ControllerConfig, install};
+use fjord_engine::types::Application;
+use kube::Api;
+use kube::api::PostParams;
+
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::{git, wait_app};
+
+/// helm from `$FJORD_HELM`, else `$FJORD_INTEROP_DIR/helm/helm` (default
+/// `<workspace>/target/interop`); fails loudly.
+pub fn helm_binary() -> PathBuf {
+    let path = match std::env::var_os("FJORD_HELM") {
+        Some(p) => PathBuf::from(p),
+        None => match std::env::var_os("FJORD_INTEROP_DIR") {
+            Some(dir) => PathBuf::from(dir).join("helm/helm"),
+            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/interop/helm/helm"),
+        },
+    };
+    assert!(
+        path.is_file(),
+        "helm not found at {} (set FJORD_HELM or run scripts/install-test-deps)",
+        path.display()
+    );
+    path
+}
+
+/// Runs helm with a private home under `home`; returns stdout.
+pub fn run_helm(args: &[&str], cwd: &Path, home: &Path) -> String {
+    let out = Command::new(helm_binary())
+        .args(args)
+        .current_dir(cwd)
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .output()
+        .expect("helm runs");
+    assert!(
+        out.status.success(),
+        "helm {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Writes `files` (path, content) under `root`.
+pub fn write_files(root: &Path, files: &[(&str, &str)]) {
+    for (path, text) in files {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().expect("a parent")).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+}
+
+/// A bare repository and a working copy pushing to it.
+pub struct GitRepo {
+    pub bare: PathBuf,
+    pub work: PathBuf,
+}
+
+impl GitRepo {
+    /// A repository named `name` under `root` holding `files`, committed and pushed.
+    pub fn new(root: &Path, name: &str, files: &[(&str, &str)]) -> GitRepo {
+        let bare = root.join(format!("{name}.git"));
+        let work = root.join(format!("{name}-work"));
+        std::fs::create_dir_all(&bare).unwrap();
+        std::fs::create_dir_all(&work).unwrap();
+        git(&bare, None, &["init", "-q", "--bare", "-b", "main"]);
+        git(&work, None, &["init", "-q", "-b", "main"]);
+        git(
+            &work,
+            None,
+            &["remote", "add", "origin", bare.to_str().unwrap()],
+        );
+        let repo = GitRepo { bare, work };
+        write_files(&repo.work, files);
+        repo.commit("initial");
+        repo
+    }
+
+    pub fn url(&self) -> String {
+        format!("file://{}", self.bare.display())
+    }
+
+    /// Commits everything and pushes; returns the commit.
+    pub fn commit(&self, message: &str) -> String {
+        git(&self.work, None, &["add", "-A"]);
+        git(&self.work, None, &["commit", "-q", "-m", message]);
+        git(&self.work, None, &["push", "-q", "origin", "main"]);
+        git(&self.work, None, &["rev-parse", "HEAD"])
+    }
+
+    pub fn write(&self, files: &[(&str, &str)]) {
+        write_files(&self.work, files);
+    }
+}
+
+/// The embedded control plane with the CRDs, the `argocd` namespace and a running
+/// Application controller.
+pub struct Env {
+    pub tc: TestCluster,
+    pub client: kube::Client,
+    pub apps: Api<Application>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    controller: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Env {
+    pub async fn start(tune: impl FnOnce(&mut ControllerConfig)) -> Env {
+        let tc = TestCluster::start().await.expect("cluster starts");
+        let client = fjord_e2e::client(&tc).await;
+        install::install_crds(&client).await.expect("CRDs install");
+        install::ensure_namespace_and_default_project(&client, "argocd")
+            .await
+            .expect("argocd namespace and default project");
+        let mut config = ControllerConfig::new("argocd", tc.scratch().join("git-cache"));
+        config.poll_interval = Duration::from_millis(500);
+        config.resync_interval = Duration::from_secs(5);
+        config.error_retry_interval = Duration::from_millis(500);
+        config.progressing_interval = Duration::from_millis(300);
+        config.helm_binary = Some(helm_binary());
+        tune(&mut config);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let c = client.clone();
+        let controller = tokio::spawn(async move {
+            fjord_engine::controller::run(c, config, async move {
+                let _ = rx.await;
+            })
+            .await
+            .expect("the controller runs");
+        });
+        let apps = Api::namespaced(client.clone(), "argocd");
+        Env {
+            tc,
+            client,
+            apps,
+            stop: Some(tx),
+            controller: Some(controller),
+        }
+    }
+
+    /// Creates an Application from JSON.
+    pub async fn create_app(&self, app: serde_json::Value) -> Application {
+        let app: Application = serde_json::from_value(app).expect("a valid Application");
+        self.apps
+            .create(&PostParams::default(), &app)
+            .await
+            .expect("the Application is created")
+    }
+
+    /// `kubectl get -o json` of one object, `None` when it does not exist.
+    pub fn get_json(&self, args: &[&str]) -> Option<serde_json::Value> {
+        let mut all = vec!["get", "-o", "json"];
+        all.extend_from_slice(args);
+        let out = self.tc.kubectl("1.32", &all).expect("kubectl runs");
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).expect("kubectl prints JSON"))
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(c) = self.controller.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), c).await;
+        }
+    }
+}
+
+/// A Synced and Healthy check for [`wait_app`].
+pub fn synced(app: &Application) -> bool {
+    use fjord_engine::types::{HealthStatusCode, SyncStatusCode};
+    app.status.as_ref().is_some_and(|s| {
+        s.sync
+            .as_ref()
+            .is_some_and(|x| x.status == SyncStatusCode::Synced)
+            && s.health
+                .as_ref()
+                .is_some_and(|h| h.status == HealthStatusCode::Healthy)
+    })
+}
+
+/// The Application's conditions as `type: message` lines.
+pub fn conditions(app: &Application) -> String {
+    app.status
+        .as_ref()
+        .map(|s| {
+            s.conditions
+                .iter()
+                .map(|c| format!("{}: {}", c.condition_type, c.message))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+/// A local HTTP Helm repository (python's http.server) serving packaged charts.
+pub struct HttpRepo {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for HttpRepo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Packages chart `web` at `versions` (templates: `template` as `templates/cm.yaml`, values
+/// `greeting: from-<version>`, `replicas: 1`) and serves them with an index.
+pub fn serve_charts(root: &Path, versions: &[&str], template: &str) -> HttpRepo {
+    let served = root.join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let home = root.join("pkg-home");
+    for v in versions {
+        let chart = root.join(format!("src-{v}/web"));
+        write_files(
+            &chart,
+            &[
+                (
+                    "Chart.yaml",
+                    &format!("apiVersion: v2\nname: web\nversion: {v}\n"),
+                ),
+                ("values.yaml", &format!("greeting: from-{v}\nreplicas: 1\n")),
+                ("templates/cm.yaml", template),
+            ],
+        );
+        run_helm(
+            &[
+                "package",
+                chart.to_str().unwrap(),
+                "-d",
+                served.to_str().unwrap(),
+            ],
+            root,
+            &home,
+        );
+    }
+    run_helm(&["repo", "index", served.to_str().unwrap()], root, &home);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .current_dir(&served)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 runs");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "http.server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    HttpRepo {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
