@@ -562,3 +562,114 @@ pub(crate) async fn sync(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::{DiffOptions, diff};
+    use crate::plan::hooks::{DeletePolicy, HookType};
+    use kube::core::{ApiResource, GroupVersionKind};
+
+    fn kind(kind: &str) -> Kind {
+        Kind {
+            resource: ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", kind)),
+            namespaced: true,
+            pending: false,
+        }
+    }
+
+    fn cm(name: &str, wave: i64, data: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": name, "namespace": "ns",
+                            "annotations": {"argocd.argoproj.io/sync-wave": wave.to_string()}},
+               "data": {"v": data}})
+    }
+
+    fn item(desired: Option<Value>, live: Option<Value>) -> Item {
+        let d = diff(desired.as_ref(), live.as_ref(), &DiffOptions::default()).unwrap();
+        Item {
+            key: d.key.clone(),
+            kind: kind("ConfigMap"),
+            desired,
+            live,
+            diff: d,
+        }
+    }
+
+    fn hook(name: &str, phase: SyncPhase, hook_type: HookType) -> Hook {
+        let object = json!({"apiVersion": "batch/v1", "kind": "Job",
+                            "metadata": {"name": name, "namespace": "ns"}});
+        Hook {
+            key: ResourceKey::of(&object).unwrap(),
+            kind: kind("Job"),
+            object,
+            live: None,
+            phase,
+            hook_type,
+            wave: 0,
+            policies: vec![DeletePolicy::BeforeHookCreation],
+        }
+    }
+
+    fn order(tasks: &[Task]) -> Vec<String> {
+        tasks
+            .iter()
+            .map(|t| match t.target {
+                Target::Hook(_) => format!("hook:{}", t.name),
+                Target::Apply(_) => format!("apply:{}@{}", t.name, t.wave),
+                Target::Prune(_) => format!("prune:{}@{}", t.name, t.wave),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tasks_order_hooks_applies_and_prunes() {
+        let items = vec![
+            item(Some(cm("b", 1, "x")), None),
+            item(Some(cm("a", 0, "x")), Some(cm("a", 0, "x"))),
+            item(None, Some(cm("gone", 2, "x"))),
+        ];
+        let hooks = vec![
+            hook("post", SyncPhase::PostSync, HookType::PostSync),
+            hook("pre", SyncPhase::PreSync, HookType::PreSync),
+            hook("fail", SyncPhase::SyncFail, HookType::SyncFail),
+        ];
+        let all = build_tasks(&items, &hooks, &SyncOptions::default());
+        assert_eq!(
+            order(&all),
+            [
+                "hook:pre",
+                "apply:a@0",
+                "apply:b@1",
+                "prune:gone@2",
+                "hook:post",
+                "hook:fail"
+            ]
+        );
+        let options = SyncOptions::parse(&["ApplyOutOfSyncOnly=true", "PruneLast=true"]);
+        let some = build_tasks(&items, &hooks, &options);
+        assert_eq!(
+            order(&some),
+            [
+                "hook:pre",
+                "apply:b@1",
+                "prune:gone@3",
+                "hook:post",
+                "hook:fail"
+            ],
+            "in-sync objects are skipped; PruneLast prunes after the last wave"
+        );
+    }
+
+    #[test]
+    fn shared_objects_name_their_owner() {
+        let mut live = cm("a", 0, "x");
+        live["metadata"]["annotations"][ANNOTATION_TRACKING_ID] = json!("other:/ConfigMap:ns/a");
+        let items = vec![item(Some(cm("a", 0, "y")), Some(live))];
+        assert_eq!(
+            shared_resources(&items, "mine"),
+            ["configmap/a is already part of another application other"]
+        );
+        assert!(shared_resources(&items, "other").is_empty());
+    }
+}
