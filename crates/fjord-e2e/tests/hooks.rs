@@ -436,6 +436,10 @@ async fn helm_hook_annotations_map_to_argo_cd_phases() {
         &job("name: helm-test", &[("helm.sh/hook", "test")], false),
     );
     env.write("app/cm.yaml", &config_map("chart-config", 0, "v"));
+    env.write(
+        "app/pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: post-pod\n  annotations:\n    argocd.argoproj.io/hook: PostSync\nspec:\n  restartPolicy: Never\n  containers: [{name: check, image: \"registry.example/check:1\"}]\n",
+    );
     let commit = env.commit("a chart's rendered hooks");
     let timeline = record(&env, ns);
     env.create_app("helmish", "app", ns, json!({"automated": {}}))
@@ -449,6 +453,13 @@ async fn helm_hook_annotations_map_to_argo_cd_phases() {
     assert_eq!(pre.hook_phase.as_deref(), Some("Succeeded"));
     let post = result(results, "helm-post");
     assert_eq!(post.hook_type.as_deref(), Some("PostSync"));
+    let pod = result(results, "post-pod");
+    assert_eq!(pod.hook_type.as_deref(), Some("PostSync"));
+    assert_eq!(
+        pod.hook_phase.as_deref(),
+        Some("Succeeded"),
+        "a bare Pod hook runs to completion"
+    );
     assert!(
         results.iter().all(|r| r.name != "helm-test"),
         "Helm test hooks are not run"
@@ -464,5 +475,9 @@ async fn helm_hook_annotations_map_to_argo_cd_phases() {
         "hook-succeeded deleted it"
     );
     assert!(env.exists(&["get", "job", "helm-post", "-n", ns]));
+    assert_eq!(
+        env.kubectl_json(&["get", "pod", "post-pod", "-n", ns])["status"]["phase"],
+        "Succeeded"
+    );
     env.stop().await;
 }
