@@ -481,3 +481,36 @@ async fn helm_hook_annotations_map_to_argo_cd_phases() {
     );
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: runs the Application controller against the embedded control plane and a local git repository"]
+async fn withdrawing_a_running_manual_operation_terminates_it() {
+    let env = Env::start().await;
+    let ns = "withdraw";
+    let endless = job("name: endless", &[(HOOK, "PreSync")], true)
+        .replace("backoffLimit: 0", "backoffLimit: 100000");
+    env.write("app/pre.yaml", &endless);
+    env.write("app/w0.yaml", &config_map("w0", 0, "never"));
+    let commit = env.commit("an endless hook");
+    env.create_app("withdrawn", "app", ns, json!({})).await;
+    env.sync("withdrawn", false).await;
+    env.wait_app("withdrawn", "the hook to run", |a| {
+        op(a).is_some_and(|o| o.phase == OperationPhase::Running) && a.operation.is_some()
+    })
+    .await;
+    env.patch_app("withdrawn", json!({"operation": null})).await;
+    let state = env
+        .wait_operation("withdrawn", &commit, OperationPhase::Failed)
+        .await;
+    assert_eq!(state.message.as_deref(), Some("Operation terminated"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while env.exists(&["get", "job", "endless", "-n", ns]) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the running hook is deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!env.exists(&["get", "configmap", "w0", "-n", ns]));
+    env.stop().await;
+}
