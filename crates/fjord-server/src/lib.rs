@@ -1,25 +1,35 @@
-//! Fjord's HTTP server. Today: the Git webhook receiver, which turns a signed push into a refresh
-//! of the Applications it concerns (the controller then syncs the new commit at once). The JSON API
-//! and the web UI join it here.
+//! Fjord's HTTP server: the JSON API and web UI for Applications, and the Git webhook
+//! receiver.
 //!
 //! ```text
-//! POST /api/webhook ─ signature (secrets from Argo CD's `argocd-secret`) ─ push event
-//!                   ─ matching Applications (repo URL forms, branch, paths) ─ refresh annotation
+//! /api/v1/...       api:  cache (watch) ─ list/get; cluster + Git ─ tree, manifests, diff;
+//!                         actions write `operation` / the refresh annotation
+//!                   auth: bearer tokens (Secrets) or session cookie + CSRF; AppProject roles
+//! /, /ui/...        ui:   static HTML/CSS/JS embedded in the binary
+//! POST /api/webhook webhook: signature ─ push event ─ refresh of matching Applications
 //! ```
 //!
-//! The server reaches the cluster only through two narrow traits, [`SecretSource`] and
+//! The webhook reaches the cluster through two narrow traits, [`SecretSource`] and
 //! [`Refresher`], implemented for kube-rs in [`kube_backend`] and by fakes in tests.
 #![warn(missing_docs)]
 
+pub mod api;
+pub mod auth;
 pub mod http;
 pub mod kube_backend;
 pub mod push;
+pub mod ui;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 pub use http::router;
+
+/// The whole server: webhooks, the JSON API and the web UI.
+pub fn full_router(webhooks: Arc<AppState>, api: Arc<api::ApiState>) -> axum::Router {
+    router(webhooks).merge(api::router(api)).merge(ui::router())
+}
 pub use push::PushEvent;
 
 /// Webhook secrets, as Argo CD keeps them in `argocd-secret` (`webhook.github.secret`,

@@ -1,6 +1,7 @@
 //! Subcommands. Each module holds its clap arguments (validation only) and a `run` that turns
 //! them into library configuration before doing any I/O.
 
+mod app;
 mod cluster;
 mod controller;
 mod doctor;
@@ -24,6 +25,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Applications: list, get, diff, sync, history, rollback, wait, delete.
+    App(app::AppArgs),
     /// Benchmarks: fleet scale, steady state, latency, push against pull, rendering.
     #[command(subcommand)]
     Bench(fjord_bench::BenchCommand),
@@ -38,11 +41,13 @@ enum Command {
     /// CI promotion: change image tags in the config repository and push.
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Save a Fjord server and token for `fjord app` (the token is read from standard input).
+    Login(app::LoginArgs),
     /// Print the manifests that install Fjord into a cluster (for `kubectl apply -f -`).
     Install(install::InstallArgs),
     /// Seal Secrets for Sealed Secrets controllers (kubeseal's flags).
     Seal(Box<seal::SealArgs>),
-    /// Serve Fjord's HTTP endpoints (Git webhooks) against a cluster.
+    /// Serve Fjord's web UI, JSON API and Git webhooks against a cluster.
     Server(server::ServerArgs),
     /// Native kustomize: render kustomizations like `kubectl kustomize`.
     #[command(subcommand)]
@@ -53,6 +58,7 @@ enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::App(args) => app::run(args),
         Command::Bench(cmd) => {
             let fjord = std::env::current_exe()
                 .map_err(|e| anyhow::anyhow!("finding the fjord binary to benchmark: {e}"))?;
@@ -63,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor(cmd) => doctor::run(cmd),
         Command::Image(cmd) => image::run(cmd),
         Command::Install(args) => install::run(args),
+        Command::Login(args) => app::login(args),
         Command::Seal(args) => seal::run(*args),
         Command::Server(args) => server::run(args),
         Command::Kustomize(cmd) => kustomize::run(cmd),

@@ -32,6 +32,9 @@ pub struct UpArgs {
     /// Namespace of Applications.
     #[arg(long, default_value = "argocd")]
     namespace: String,
+    /// Address of the web UI and API.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    ui_listen: std::net::SocketAddr,
 }
 
 fn examples_dir(arg: Option<&Path>) -> anyhow::Result<PathBuf> {
@@ -172,9 +175,47 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             },
         ));
         let kubeconfig_abs = std::fs::canonicalize(&kubeconfig).unwrap_or(kubeconfig.clone());
+        let prepared = super::server::prepare(
+            client.clone(),
+            &args.namespace,
+            &args.data_dir.join("server-git-cache"),
+            false,
+        )
+        .await?;
+        // The UI is a convenience here: a busy port must not stop the control plane.
+        let ui = match tokio::net::TcpListener::bind(args.ui_listen).await {
+            Ok(listener) => {
+                eprintln!("web UI and API on http://{}", args.ui_listen);
+                if prepared.admin_token_created {
+                    eprintln!(
+                        "admin token (shown once; kept in Secret {}/fjord-admin, key token): {}",
+                        args.namespace, prepared.admin_token
+                    );
+                } else {
+                    eprintln!(
+                        "log in with the admin token in Secret {}/fjord-admin (key token)",
+                        args.namespace
+                    );
+                }
+                let router = prepared.router;
+                Some(tokio::spawn(async move {
+                    let _ = axum::serve(listener, router).await;
+                }))
+            }
+            Err(e) => {
+                eprintln!(
+                    "web UI not started: listening on {}: {e} (choose another with --ui-listen)",
+                    args.ui_listen
+                );
+                None
+            }
+        };
         tokio::select! {
             r = wait_synced_healthy(&apps, &app_name) => r?,
             _ = shutdown_signal() => {
+                if let Some(ui) = &ui {
+                    ui.abort();
+                }
                 let _ = stop_tx.send(());
                 let _ = controllers.await;
                 server.shutdown().await;
@@ -187,8 +228,17 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             kubeconfig_abs.display(),
             args.namespace,
         );
+        if ui.is_some() {
+            eprintln!(
+                "Web UI: http://{} (log in with the admin token); CLI: fjord login --server http://{}",
+                args.ui_listen, args.ui_listen
+            );
+        }
         shutdown_signal().await;
         eprintln!("shutting down");
+        if let Some(ui) = &ui {
+            ui.abort();
+        }
         let _ = stop_tx.send(());
         let _ = controllers.await;
         server.shutdown().await;

@@ -1,0 +1,259 @@
+//! The setup the API, browser and benchmark tests share: the embedded control plane, the
+//! Application controller, a local Git repository holding the bundled example (plus a Secret,
+//! to prove masking), the seed Application (auto-sync optional) and Fjord's HTTP server on a
+//! real socket.
+
+#![allow(dead_code)]
+
+pub mod webdriver;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fjord_e2e::TestCluster;
+use fjord_engine::controller::{ControllerConfig, install};
+use fjord_engine::types::Application;
+use fjord_server::api::{ApiConfig, ApiState};
+use kube::Api;
+use kube::api::PostParams;
+
+pub const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+pub const APP: &str = "nordic-payment-gateway";
+pub const NS: &str = "payment-prod";
+/// The Secret value the example gains; it must never appear in a response.
+pub const SECRET_VALUE: &str = "hunter2-do-not-show";
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "e2e")
+        .env("GIT_AUTHOR_EMAIL", "e2e@example.com")
+        .env("GIT_COMMITTER_NAME", "e2e")
+        .env("GIT_COMMITTER_EMAIL", "e2e@example.com")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// A bare repository with the example and a working copy to push from.
+pub struct Repo {
+    pub bare: PathBuf,
+    pub work: PathBuf,
+}
+
+impl Repo {
+    pub fn new(root: &Path) -> Repo {
+        let bare = root.join("infra-config.git");
+        let work = root.join("work");
+        std::fs::create_dir_all(&bare).unwrap();
+        git(&bare, &["init", "-q", "--bare", "-b", "main"]);
+        copy_dir(&Path::new(EXAMPLES).join("infra-config"), &work);
+        let k = work.join("k8s/overlays/production/kustomization.yaml");
+        let text = std::fs::read_to_string(&k).unwrap();
+        std::fs::write(
+            &k,
+            format!(
+                "{text}\nsecretGenerator:\n- name: payment-db\n  literals:\n  - password={SECRET_VALUE}\n"
+            ),
+        )
+        .unwrap();
+        git(&work, &["init", "-q", "-b", "main"]);
+        git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+        let repo = Repo { bare, work };
+        repo.commit("the bundled example");
+        repo
+    }
+
+    pub fn url(&self) -> String {
+        format!("file://{}", self.bare.display())
+    }
+
+    pub fn commit(&self, message: &str) -> String {
+        git(&self.work, &["add", "-A"]);
+        git(&self.work, &["commit", "-q", "-m", message]);
+        git(&self.work, &["push", "-q", "origin", "main"]);
+        git(&self.work, &["rev-parse", "HEAD"])
+    }
+
+    pub fn edit(&self, file: &str, from: &str, to: &str) {
+        let path = self.work.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} contains {from:?}");
+        std::fs::write(&path, text.replace(from, to)).unwrap();
+    }
+}
+
+pub struct UiSetup {
+    pub tc: TestCluster,
+    pub client: kube::Client,
+    pub repo: Repo,
+    pub apps: Api<Application>,
+    pub api: Arc<ApiState>,
+    pub admin_token: String,
+    pub router: axum::Router,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    controller: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl UiSetup {
+    /// Everything up; the seed Application created (auto-sync as given).
+    pub async fn start(auto_sync: bool) -> UiSetup {
+        let tc = TestCluster::start().await.expect("cluster starts");
+        let client = fjord_e2e::client(&tc).await;
+        install::install_crds(&client).await.expect("CRDs install");
+        install::ensure_namespace_and_default_project(&client, "argocd")
+            .await
+            .expect("argocd namespace and default project");
+        let repo = Repo::new(&tc.scratch().join("git"));
+        let mut config = ControllerConfig::new("argocd", tc.scratch().join("git-cache"));
+        config.poll_interval = Duration::from_millis(500);
+        config.resync_interval = Duration::from_secs(5);
+        config.error_retry_interval = Duration::from_millis(500);
+        config.progressing_interval = Duration::from_millis(300);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let c = client.clone();
+        let controller = tokio::spawn(async move {
+            fjord_engine::controller::run(c, config, async move {
+                let _ = rx.await;
+            })
+            .await
+            .expect("the controller runs");
+        });
+        let apps: Api<Application> = Api::namespaced(client.clone(), "argocd");
+        let text = std::fs::read_to_string(Path::new(EXAMPLES).join("nordic-payment-gateway.yaml"))
+            .expect("the seed Application is bundled");
+        let mut app = Application::from_yaml(&text).unwrap();
+        app.spec.source.as_mut().unwrap().repo_url = repo.url();
+        if !auto_sync {
+            app.spec.sync_policy.as_mut().unwrap().automated = None;
+        }
+        apps.create(&PostParams::default(), &app).await.unwrap();
+
+        let started = fjord_server::api::start(
+            client.clone(),
+            ApiConfig {
+                namespace: "argocd".into(),
+                git_cache: tc.scratch().join("server-git-cache"),
+                secure_cookies: false,
+            },
+        )
+        .await
+        .expect("the API starts");
+        assert!(
+            started.admin_token_created,
+            "a fresh cluster gets a new admin token"
+        );
+        let webhooks = Arc::new(fjord_server::AppState {
+            secrets: Arc::new(fjord_server::kube_backend::KubeSecrets {
+                client: client.clone(),
+                namespace: "argocd".into(),
+            }),
+            refresher: Arc::new(fjord_server::kube_backend::KubeRefresher {
+                client: client.clone(),
+                namespace: "argocd".into(),
+            }),
+            webhook_rate: Default::default(),
+        });
+        let router = fjord_server::full_router(webhooks, Arc::clone(&started.state));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let serve = router.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, serve).await;
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !started.state.cache.is_ready() {
+            assert!(Instant::now() < deadline, "the API cache loads");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        UiSetup {
+            tc,
+            client,
+            repo,
+            apps,
+            api: started.state,
+            admin_token: started.admin_token,
+            router,
+            url,
+            stop: Some(tx),
+            controller: Some(controller),
+        }
+    }
+
+    /// Waits up to 90 s for the seed Application to satisfy `check`.
+    pub async fn wait_app(&self, what: &str, check: impl Fn(&Application) -> bool) -> Application {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let app = self.apps.get(APP).await.unwrap();
+            if check(&app) {
+                return app;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out waiting for {what}; status: {}",
+                    serde_json::to_string_pretty(&app.status).unwrap()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Stops the Application controller (the cluster and the server keep running), so a
+    /// requested operation stays visible.
+    pub async fn stop_controller(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.controller.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.controller.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
+        }
+        self.tc.stop().await;
+    }
+}
+
+pub fn sync_of(a: &Application) -> String {
+    a.status
+        .as_ref()
+        .and_then(|s| s.sync.as_ref())
+        .map(|s| format!("{:?}", s.status))
+        .unwrap_or_default()
+}
+
+pub fn health_of(a: &Application) -> String {
+    a.status
+        .as_ref()
+        .and_then(|s| s.health.as_ref())
+        .map(|s| format!("{:?}", s.status))
+        .unwrap_or_default()
+}
