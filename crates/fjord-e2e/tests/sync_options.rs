@@ -429,3 +429,69 @@ spec:
     );
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: runs the Application controller against the embedded control plane and a local git repository"]
+async fn selective_sync_and_dry_run_touch_only_what_they_say() {
+    let env = Env::start().await;
+    let ns = "selective";
+    env.write("app/a.yaml", &config_map("a", 0, "1"));
+    env.write("app/b.yaml", &config_map("b", 0, "1"));
+    let commit = env.commit("two maps");
+    env.create_app("sel", "app", ns, json!({})).await;
+    env.patch_app(
+        "sel",
+        json!({"operation": {"sync": {"resources": [{"group": "", "kind": "ConfigMap", "name": "a"}]},
+                             "initiatedBy": {"username": "e2e"}}}),
+    )
+    .await;
+    let state = env
+        .wait_operation("sel", &commit, OperationPhase::Succeeded)
+        .await;
+    assert_eq!(names(&state), ["a"]);
+    assert!(env.exists(&["get", "configmap", "a", "-n", ns]));
+    assert!(!env.exists(&["get", "configmap", "b", "-n", ns]));
+
+    env.write("app/a.yaml", &config_map("a", 0, "2"));
+    let second = env.commit("a changes");
+    env.wait_app("sel", "the new commit compared", |a| {
+        a.status
+            .as_ref()
+            .and_then(|s| s.sync.as_ref())
+            .is_some_and(|s| s.revision.as_deref() == Some(second.as_str()))
+    })
+    .await;
+    env.patch_app(
+        "sel",
+        json!({"operation": {"sync": {"dryRun": true, "prune": true}, "initiatedBy": {"username": "e2e"}}}),
+    )
+    .await;
+    let state = env
+        .wait_operation("sel", &second, OperationPhase::Succeeded)
+        .await;
+    let results = &state.sync_result.as_ref().unwrap().resources;
+    assert_eq!(results.len(), 2, "{results:#?}");
+    assert!(
+        results.iter().all(|r| r
+            .message
+            .as_deref()
+            .is_some_and(|m| m.ends_with("(dry run)"))),
+        "{results:#?}"
+    );
+    assert!(
+        !env.exists(&["get", "configmap", "b", "-n", ns]),
+        "a dry run creates nothing"
+    );
+    assert_eq!(
+        env.kubectl_json(&["get", "configmap", "a", "-n", ns])["data"]["v"],
+        "1",
+        "a dry run changes nothing"
+    );
+    let app = env.apps.get("sel").await.unwrap();
+    assert_eq!(
+        app.status.unwrap().history.len(),
+        1,
+        "a dry run is not history"
+    );
+    env.stop().await;
+}

@@ -103,6 +103,7 @@ pub(crate) async fn start(ctx: &Context, hook: &mut Hook) -> Result<&'static str
                 &hook.kind,
                 &hook.key,
                 PropagationPolicy::Foreground,
+                false,
             )
             .await
             .map_err(|e| format!("{describe}: deleting the previous hook: {e}"))?;
@@ -133,6 +134,7 @@ pub(crate) async fn start(ctx: &Context, hook: &mut Hook) -> Result<&'static str
         &hook.object,
         hook.live.as_ref(),
         &options,
+        false,
     )
     .await
     .map_err(|e| format!("{describe}: {e}"))?;
@@ -156,6 +158,7 @@ pub(crate) async fn finish(ctx: &Context, hook: &mut Hook, phase: HookPhase) {
         &hook.kind,
         &hook.key,
         PropagationPolicy::Background,
+        false,
     )
     .await
     {
@@ -183,11 +186,15 @@ pub(crate) async fn terminate(ctx: &Context, results: &mut [ResourceResult]) -> 
         let gvk = gvk_of(&api_version, &r.kind);
         let key = ResourceKey::new(&r.group, &r.kind, &r.namespace, &r.name);
         let outcome = match ctx.kinds.lookup(&ctx.client, &gvk).await {
-            Ok(Some(kind)) => {
-                write::delete(&ctx.client, &kind, &key, PropagationPolicy::Background)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
+            Ok(Some(kind)) => write::delete(
+                &ctx.client,
+                &kind,
+                &key,
+                PropagationPolicy::Background,
+                false,
+            )
+            .await
+            .map_err(|e| e.to_string()),
             Ok(None) => Ok(()),
             Err(e) => Err(e.to_string()),
         };

@@ -352,12 +352,16 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
                 Err(message) => target_error = Some(message),
             }
         }
-        if op_sync
-            .sync_strategy
-            .as_ref()
-            .is_some_and(|s| s.get("apply").is_some())
+        let dry_run = op_sync.dry_run.unwrap_or(false);
+        if dry_run
+            || !op_sync.resources.is_empty()
+            || op_sync
+                .sync_strategy
+                .as_ref()
+                .is_some_and(|s| s.get("apply").is_some())
         {
-            // Argo CD's `apply` strategy (a rollback's) runs no hooks.
+            // Argo CD runs no hooks in a dry run, a selective sync, or with the `apply`
+            // strategy (a rollback's).
             sync_hooks.clear();
         }
         let instance =
@@ -396,7 +400,9 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
                     },
                     Ok(mut hooks) => {
                         let request = SyncRequest {
-                            create_namespace: (sync_opts.create_namespace && !dest_ns.is_empty())
+                            create_namespace: (sync_opts.create_namespace
+                                && !dest_ns.is_empty()
+                                && !dry_run)
                                 .then_some(dest_ns),
                             prune,
                             options: &op_options,
@@ -404,6 +410,8 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
                             prune_confirmed: super::operation::prune_confirmed(app, &started),
                             app_instance: &instance,
                             ignore: &options.ignore,
+                            dry_run,
+                            only: &op_sync.resources,
                         };
                         let targets = op_items.as_mut().unwrap_or(&mut items);
                         sync::sync(ctx, targets, &mut hooks, &request).await
@@ -471,7 +479,9 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         });
         let succeeded = outcome.phase == OperationPhase::Succeeded;
         let running = outcome.phase == OperationPhase::Running;
-        if succeeded {
+        if succeeded && dry_run {
+            clear_condition(&mut status.conditions, condition_type::SYNC_ERROR);
+        } else if succeeded {
             clear_condition(&mut status.conditions, condition_type::SYNC_ERROR);
             push_history(
                 &mut status.history,

@@ -23,7 +23,9 @@ use crate::resource::{
     ANNOTATION_TRACKING_ID, FIELD_MANAGER, ResourceKey, annotation, parse_tracking_id,
 };
 use crate::sync_options::{PruneMode, SyncOptions};
-use crate::types::{HealthStatusCode, OperationPhase, ResourceResult, ResultCode};
+use crate::types::{
+    HealthStatusCode, OperationPhase, ResourceResult, ResultCode, SyncOperationResource,
+};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
@@ -54,6 +56,21 @@ pub(crate) struct SyncRequest<'a> {
     pub app_instance: &'a str,
     /// The Application's ignore rules (for `RespectIgnoreDifferences`).
     pub ignore: &'a IgnoreRules,
+    /// `operation.sync.dryRun`: the server validates every write, nothing changes.
+    pub dry_run: bool,
+    /// `operation.sync.resources` (selective sync): only these objects; empty means all.
+    pub only: &'a [SyncOperationResource],
+}
+
+/// True when selective sync `only` names `key` (an entry without namespace matches any).
+fn selected(only: &[SyncOperationResource], key: &ResourceKey) -> bool {
+    only.is_empty()
+        || only.iter().any(|r| {
+            r.group == key.group
+                && r.kind == key.kind
+                && r.name == key.name
+                && r.namespace.as_deref().is_none_or(|n| n == key.namespace)
+        })
 }
 
 /// The result of a sync step.
@@ -149,7 +166,12 @@ fn healthy(live: Option<&Value>) -> bool {
 }
 
 /// The tasks of the operation, in apply order.
-fn build_tasks(items: &[Item], hooks: &[Hook], options: &SyncOptions) -> Vec<Task> {
+fn build_tasks(
+    items: &[Item],
+    hooks: &[Hook],
+    options: &SyncOptions,
+    only: &[SyncOperationResource],
+) -> Vec<Task> {
     let mut tasks = Vec::new();
     for (i, h) in hooks.iter().enumerate() {
         tasks.push(Task {
@@ -164,6 +186,9 @@ fn build_tasks(items: &[Item], hooks: &[Hook], options: &SyncOptions) -> Vec<Tas
     let mut waves = Vec::new();
     let mut item_tasks = Vec::new();
     for (i, it) in items.iter().enumerate() {
+        if !selected(only, &it.key) {
+            continue;
+        }
         match (&it.desired, &it.live) {
             (Some(d), _) => {
                 if options.apply_out_of_sync_only && it.diff.kind == DiffKind::Unchanged {
@@ -242,6 +267,7 @@ fn target_key<'a>(
 /// hook's result (and deleting a finished hook its policy names).
 async fn derive_state(
     ctx: &Context,
+    dry_run: bool,
     task: &Task,
     items: &[Item],
     hooks: &mut [Hook],
@@ -289,7 +315,8 @@ async fn derive_state(
         }
         Target::Apply(i) => match results[r].status {
             Some(ResultCode::SyncFailed) => TaskState::Failed,
-            _ if healthy(items[i].live.as_ref()) => TaskState::Succeeded,
+            // Nothing changed in a dry run: there is no health to wait for.
+            _ if dry_run || healthy(items[i].live.as_ref()) => TaskState::Succeeded,
             _ => TaskState::Running,
         },
         Target::Prune(_) => match results[r].status {
@@ -345,6 +372,7 @@ async fn run_task(
                 &body,
                 item.live.as_ref(),
                 &per_object,
+                request.dry_run,
             )
             .await;
             // A custom resource whose CRD was applied a moment ago: wait for it to be served.
@@ -359,16 +387,24 @@ async fn run_task(
                     &body,
                     item.live.as_ref(),
                     &per_object,
+                    request.dry_run,
                 )
                 .await;
             }
             let mut r = result_for(&item.key, Some(desired), SyncPhase::Sync);
             match written {
                 Ok((live, how)) => {
-                    tracing::info!(object = %item.key, verb = how.verb(), "applied");
+                    tracing::info!(object = %item.key, verb = how.verb(), dry_run = request.dry_run, "applied");
                     r.status = Some(ResultCode::Synced);
-                    r.message = Some(format!("{} {}", describe(&item.key), how.verb()));
-                    item.live = Some(live);
+                    r.message = Some(format!(
+                        "{} {}{}",
+                        describe(&item.key),
+                        how.verb(),
+                        dry_run_suffix(request.dry_run)
+                    ));
+                    if !request.dry_run {
+                        item.live = Some(live);
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(object = %item.key, error = %e, "apply failed");
@@ -394,12 +430,15 @@ async fn run_task(
                 r.message = Some("ignored (no prune)".into());
             } else {
                 let policy = request.options.prune_propagation;
-                match write::delete(&ctx.client, &item.kind, &item.key, policy).await {
+                let dry_run = request.dry_run;
+                match write::delete(&ctx.client, &item.kind, &item.key, policy, dry_run).await {
                     Ok(()) => {
-                        tracing::info!(object = %item.key, policy = policy.as_api(), "pruned");
-                        item.live = None;
+                        tracing::info!(object = %item.key, policy = policy.as_api(), dry_run, "pruned");
+                        if !dry_run {
+                            item.live = None;
+                        }
                         r.status = Some(ResultCode::Pruned);
-                        r.message = Some("pruned".into());
+                        r.message = Some(format!("pruned{}", dry_run_suffix(dry_run)));
                     }
                     Err(e) => {
                         r.status = Some(ResultCode::SyncFailed);
@@ -410,6 +449,10 @@ async fn run_task(
             results.push(r);
         }
     }
+}
+
+fn dry_run_suffix(dry_run: bool) -> &'static str {
+    if dry_run { " (dry run)" } else { "" }
 }
 
 /// Objects already tracked by another Application (`FailOnSharedResource`).
@@ -472,7 +515,7 @@ pub(crate) async fn sync(
             );
         }
     }
-    let mut tasks = build_tasks(items, hooks, request.options);
+    let mut tasks = build_tasks(items, hooks, request.options, request.only);
     if request.prune && !request.prune_confirmed {
         let waiting: Vec<String> = tasks
             .iter()
@@ -502,7 +545,7 @@ pub(crate) async fn sync(
         }
     }
     for task in tasks.iter_mut() {
-        task.state = derive_state(ctx, task, items, hooks, &mut results).await;
+        task.state = derive_state(ctx, request.dry_run, task, items, hooks, &mut results).await;
     }
     // Each step starts at least one pending task, so this ends.
     loop {
@@ -523,7 +566,9 @@ pub(crate) async fn sync(
             NextStep::Run(run) | NextStep::RunSyncFail(run) => {
                 for t in run {
                     run_task(ctx, &tasks[t], items, hooks, &mut results, request).await;
-                    tasks[t].state = derive_state(ctx, &tasks[t], items, hooks, &mut results).await;
+                    tasks[t].state =
+                        derive_state(ctx, request.dry_run, &tasks[t], items, hooks, &mut results)
+                            .await;
                 }
             }
             NextStep::Wait(t) => {
@@ -634,7 +679,7 @@ mod tests {
             hook("pre", SyncPhase::PreSync, HookType::PreSync),
             hook("fail", SyncPhase::SyncFail, HookType::SyncFail),
         ];
-        let all = build_tasks(&items, &hooks, &SyncOptions::default());
+        let all = build_tasks(&items, &hooks, &SyncOptions::default(), &[]);
         assert_eq!(
             order(&all),
             [
@@ -647,7 +692,7 @@ mod tests {
             ]
         );
         let options = SyncOptions::parse(&["ApplyOutOfSyncOnly=true", "PruneLast=true"]);
-        let some = build_tasks(&items, &hooks, &options);
+        let some = build_tasks(&items, &hooks, &options, &[]);
         assert_eq!(
             order(&some),
             [
@@ -659,6 +704,26 @@ mod tests {
             ],
             "in-sync objects are skipped; PruneLast prunes after the last wave"
         );
+    }
+
+    #[test]
+    fn selective_sync_keeps_only_the_named_objects() {
+        let items = vec![
+            item(Some(cm("a", 0, "x")), None),
+            item(Some(cm("b", 0, "x")), None),
+            item(None, Some(cm("gone", 0, "x"))),
+        ];
+        let only = [SyncOperationResource {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            name: "b".into(),
+            namespace: None,
+        }];
+        let tasks = build_tasks(&items, &[], &SyncOptions::default(), &only);
+        assert_eq!(order(&tasks), ["apply:b@0"]);
+        let mut elsewhere = only.clone();
+        elsewhere[0].namespace = Some("other".into());
+        assert!(build_tasks(&items, &[], &SyncOptions::default(), &elsewhere).is_empty());
     }
 
     #[test]

@@ -67,7 +67,8 @@ impl Written {
 
 /// Writes `obj` as the options say: server-side apply (manager `fjord`, forcing
 /// conflicts), or with `replace` a PUT of the whole object over `live` (a create when
-/// missing; with `force`, a delete and create).
+/// missing; with `force`, a delete and create). With `dry_run` the server only validates
+/// (and nothing is deleted).
 ///
 /// Guarantees: the returned value is the object as the server stored it.
 /// Errors: the API's refusal (validation, conflicts, admission).
@@ -78,11 +79,13 @@ pub(crate) async fn write(
     obj: &Value,
     live: Option<&Value>,
     options: &ObjectSyncOptions,
+    dry_run: bool,
 ) -> Result<(Value, Written), kube::Error> {
     let api = api(client, kind, &key.namespace);
     if !options.replace {
         let mut params = PatchParams::apply(FIELD_MANAGER).force();
         params.field_validation = Some(validation(options.validate));
+        params.dry_run = dry_run;
         let stored = api.patch(&key.name, &params, &Patch::Apply(obj)).await?;
         let verb = if live.is_some() {
             Written::Configured
@@ -92,12 +95,12 @@ pub(crate) async fn write(
         return Ok((to_value(stored, obj), verb));
     }
     let post = PostParams {
-        dry_run: false,
+        dry_run,
         field_manager: Some(FIELD_MANAGER.to_string()),
     };
     let existing = match live {
-        Some(l) if options.force => {
-            delete(client, kind, key, PropagationPolicy::Foreground).await?;
+        Some(l) if options.force && !dry_run => {
+            delete(client, kind, key, PropagationPolicy::Foreground, false).await?;
             wait_gone(client, kind, key, l, Duration::from_secs(30)).await?;
             None
         }
@@ -122,14 +125,16 @@ pub(crate) async fn write(
     }
 }
 
-/// Deletes one object with `policy` (absent is fine).
+/// Deletes one object with `policy` (absent is fine); with `dry_run` the server only checks.
 pub(crate) async fn delete(
     client: &Client,
     kind: &Kind,
     key: &ResourceKey,
     policy: PropagationPolicy,
+    dry_run: bool,
 ) -> Result<(), kube::Error> {
     let params = DeleteParams {
+        dry_run,
         propagation_policy: Some(match policy {
             PropagationPolicy::Foreground => Propagation::Foreground,
             PropagationPolicy::Background => Propagation::Background,
