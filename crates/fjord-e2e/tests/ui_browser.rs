@@ -105,7 +105,11 @@ async fn log_in_see_synced_push_see_out_of_sync_click_sync() {
         // 5. Sync from the page: Synced again.
         b.click(&b.wait_for("#btn-sync", 5, "05-sync-button"));
         // The panel offers selective sync of the managed resources (none ticked: all).
-        b.wait_for("#sync-resources input[value*='Deployment']", 5, "05-sync-resources");
+        b.wait_for(
+            "#sync-resources input[value*='Deployment']",
+            5,
+            "05-sync-resources",
+        );
         b.screenshot("05-sync-panel");
         b.click(&b.wait_for("#sync-confirm", 5, "05-sync-confirm"));
         b.wait_for("#app-sync .badge.sync-Synced", 60, "05-not-synced");

@@ -2,6 +2,7 @@
 //! as Argo CD requests them — the `argocd.argoproj.io/refresh: normal` annotation on each
 //! Application a push concerns, which the controller acts on at once.
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
@@ -97,6 +98,9 @@ pub fn concerns(app: &Value, push: &PushEvent) -> bool {
     })
 }
 
+/// Refresh patches in flight at once.
+const REFRESH_CONCURRENCY: usize = 16;
+
 impl Refresher for KubeRefresher {
     fn refresh<'a>(&'a self, push: &'a PushEvent) -> BoxFuture<'a, Result<Vec<String>, String>> {
         Box::pin(async move {
@@ -105,19 +109,38 @@ impl Refresher for KubeRefresher {
                 .list(&ListParams::default())
                 .await
                 .map_err(|e| e.to_string())?;
+            let names: Vec<String> = apps
+                .items
+                .iter()
+                .filter(|app| {
+                    serde_json::to_value(app)
+                        .map(|v| concerns(&v, push))
+                        .unwrap_or(false)
+                })
+                .filter_map(|app| app.metadata.name.clone())
+                .collect();
+            // One push may concern every Application of a monorepo: patch them a few at a
+            // time rather than one after another.
+            let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: "normal"}}});
+            let results: Vec<Result<String, String>> = futures::stream::iter(names)
+                .map(|name| {
+                    let api = api.clone();
+                    let patch = &patch;
+                    async move {
+                        api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+                            .await
+                            .map_err(|e| format!("{name}: {e}"))?;
+                        Ok(name)
+                    }
+                })
+                .buffer_unordered(REFRESH_CONCURRENCY)
+                .collect()
+                .await;
             let mut refreshed = Vec::new();
-            for app in apps.items {
-                let value = serde_json::to_value(&app).map_err(|e| e.to_string())?;
-                if !concerns(&value, push) {
-                    continue;
-                }
-                let name = app.metadata.name.clone().unwrap_or_default();
-                let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: "normal"}}});
-                api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                refreshed.push(format!("{}/{name}", self.namespace));
+            for result in results {
+                refreshed.push(format!("{}/{}", self.namespace, result?));
             }
+            refreshed.sort();
             Ok(refreshed)
         })
     }

@@ -1,8 +1,10 @@
 //! Comparing: rendered objects prepared for this Application (namespace, tracking id),
-//! paired with their live state (from the per-kind caches, or the API), plus tracked objects
+//! paired with their live state in the destination cluster (from its per-kind caches, or
+//! its API), plus tracked objects
 //! no longer rendered, each diffed. Anything the cache shows out of sync is re-read before
 //! the caller acts on it.
 
+use super::clusters::Cluster;
 use super::live::{self, gvk_of};
 use super::source::Fetched;
 use super::sync::Item;
@@ -15,7 +17,31 @@ use std::collections::HashSet;
 /// Re-reads from the API every object the (possibly lagging) cache showed out of sync, and
 /// compares again; tracked objects found gone are dropped.
 pub(crate) async fn confirm(
-    ctx: &Context,
+    cluster: &Cluster,
+    items: &mut Vec<Item>,
+    options: &DiffOptions,
+) -> Result<Result<(), String>, ControllerError> {
+    live_state(cluster, confirm_live(cluster, items, options).await)
+}
+
+/// An API failure of the destination cluster (unreachable, credentials refused) as a
+/// condition message naming the cluster, like Argo CD's "Failed to load live state"; other
+/// failures stay errors.
+fn live_state<T>(
+    cluster: &Cluster,
+    result: Result<Result<T, String>, ControllerError>,
+) -> Result<Result<T, String>, ControllerError> {
+    match result {
+        Err(ControllerError::Kube { step, source }) => Ok(Err(format!(
+            "Failed to load live state from cluster {} ({}): {step}: {source}",
+            cluster.name, cluster.server
+        ))),
+        other => other,
+    }
+}
+
+async fn confirm_live(
+    cluster: &Cluster,
     items: &mut Vec<Item>,
     options: &DiffOptions,
 ) -> Result<Result<(), String>, ControllerError> {
@@ -23,7 +49,7 @@ pub(crate) async fn confirm(
         if item.diff.kind == crate::diff::DiffKind::Unchanged {
             continue;
         }
-        item.live = live::get(&ctx.client, &item.kind, &item.key).await?;
+        item.live = live::get(&cluster.client, &item.kind, &item.key).await?;
         if item.desired.is_none() && item.live.is_none() {
             continue;
         }
@@ -44,6 +70,20 @@ pub(crate) async fn confirm(
 /// rendered) and diffs them. `Err(message)` is a comparison failure for a condition.
 pub(crate) async fn compare(
     ctx: &Context,
+    cluster: &Cluster,
+    app: &Application,
+    fetched: &Fetched,
+    options: &DiffOptions,
+) -> Result<Result<Vec<Item>, String>, ControllerError> {
+    live_state(
+        cluster,
+        compare_live(ctx, cluster, app, fetched, options).await,
+    )
+}
+
+async fn compare_live(
+    ctx: &Context,
+    cluster: &Cluster,
     app: &Application,
     fetched: &Fetched,
     options: &DiffOptions,
@@ -59,7 +99,7 @@ pub(crate) async fn compare(
             .and_then(|v| v.as_str())
             .unwrap_or("");
         let gvk = gvk_of(api_version, &d.key.kind);
-        let found = match ctx.kinds.lookup(&ctx.client, &gvk).await? {
+        let found = match cluster.kinds.lookup(&cluster.client, &gvk).await? {
             Some(k) => Some(k),
             None => live::kind_from_crds(fetched.rendered.objects.iter().map(|o| &o.object), &gvk),
         };
@@ -86,12 +126,12 @@ pub(crate) async fn compare(
             continue;
         }
         let live = if kind.pending {
-            live::get(&ctx.client, &kind, &key).await?
+            live::get(&cluster.client, &kind, &key).await?
         } else {
-            ctx.watches.ensure(&gvk, &kind);
-            match ctx.watches.cached(&gvk, &kind, &key) {
+            cluster.watches.ensure(&gvk, &kind);
+            match cluster.watches.cached(&gvk, &kind, &key) {
                 Some(cached) => cached,
-                None => live::get(&ctx.client, &kind, &key).await?,
+                None => live::get(&cluster.client, &kind, &key).await?,
             }
         };
         let diff = match diff(Some(&obj), live.as_ref(), options) {
@@ -127,13 +167,13 @@ pub(crate) async fn compare(
             format!("{}/{}", r.group, r.version)
         };
         let gvk = gvk_of(&api_version, &r.kind);
-        let Some(kind) = ctx.kinds.lookup(&ctx.client, &gvk).await? else {
+        let Some(kind) = cluster.kinds.lookup(&cluster.client, &gvk).await? else {
             continue;
         };
-        ctx.watches.ensure(&gvk, &kind);
-        let cached = match ctx.watches.cached(&gvk, &kind, &key) {
+        cluster.watches.ensure(&gvk, &kind);
+        let cached = match cluster.watches.cached(&gvk, &kind, &key) {
             Some(cached) => cached,
-            None => live::get(&ctx.client, &kind, &key).await?,
+            None => live::get(&cluster.client, &kind, &key).await?,
         };
         let Some(live) = cached else {
             continue;

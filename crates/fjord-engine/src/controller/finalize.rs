@@ -27,6 +27,13 @@ pub(crate) async fn finalize(
     if !finalizers.iter().any(|f| is_resources_finalizer(f)) {
         return Ok(None);
     }
+    let cluster = ctx
+        .cluster_for(app)
+        .await?
+        .map_err(|message| ControllerError::Destination {
+            step: format!("deleting the objects of {}/{}", app.namespace(), app.name()),
+            message,
+        })?;
     let instance = app_instance_name(app.name(), app.namespace(), &ctx.config.namespace);
     let mut tracked: Vec<(ResourceKey, Value, live::Kind)> = Vec::new();
     for r in app
@@ -40,15 +47,15 @@ pub(crate) async fn finalize(
         } else {
             format!("{}/{}", r.group, r.version)
         };
-        let Some(kind) = ctx
+        let Some(kind) = cluster
             .kinds
-            .lookup(&ctx.client, &gvk_of(&api_version, &r.kind))
+            .lookup(&cluster.client, &gvk_of(&api_version, &r.kind))
             .await?
         else {
             continue;
         };
         let key = ResourceKey::new(&r.group, &r.kind, &r.namespace, &r.name);
-        if let Some(obj) = live::get(&ctx.client, &kind, &key).await?
+        if let Some(obj) = live::get(&cluster.client, &kind, &key).await?
             && is_tracked_by(&obj, &instance)
         {
             tracked.push((key, obj, kind));
@@ -56,7 +63,7 @@ pub(crate) async fn finalize(
     }
     prune_order(&mut tracked, |(k, v, _)| (k, v));
     for (key, _, kind) in &tracked {
-        live::delete(&ctx.client, kind, key)
+        live::delete(&cluster.client, kind, key)
             .await
             .map_err(kube_err(format!("deleting {key} of a deleted Application")))?;
         tracing::info!(object = %key, "deleted with its Application");

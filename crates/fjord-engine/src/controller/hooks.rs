@@ -5,11 +5,12 @@
 //!
 //! The decisions (phases, names, policies, progress) are `plan::hooks`'.
 
+use super::ControllerError;
+use super::clusters::Cluster;
 use super::live::{self, Kind, gvk_of};
 use super::source::Fetched;
 use super::sync::Item;
 use super::write;
-use super::{Context, ControllerError};
 use crate::plan::SyncPhase;
 use crate::plan::hooks::{
     DeletePolicy, HookPhase, HookType, delete_policies, hook_phases, is_hook, is_skipped, name_hook,
@@ -35,7 +36,7 @@ pub(crate) struct Hook {
 /// Prepares every (hook, phase) pair of `objects` for the operation at `revision` started at
 /// `started_unix`. `Err(message)` when a hook has no name or an unknown kind.
 pub(crate) async fn prepare(
-    ctx: &Context,
+    cluster: &Cluster,
     objects: &[Value],
     app_instance: &str,
     dest_ns: &str,
@@ -63,7 +64,7 @@ pub(crate) async fn prepare(
                 .unwrap_or("")
                 .to_string();
             let gvk = gvk_of(&api_version, &kind_name);
-            let Some(kind) = ctx.kinds.lookup(&ctx.client, &gvk).await? else {
+            let Some(kind) = cluster.kinds.lookup(&cluster.client, &gvk).await? else {
                 return Ok(Err(format!(
                     "hook {api_version} {kind_name}: the server could not find the requested resource (unknown kind)"
                 )));
@@ -72,8 +73,8 @@ pub(crate) async fn prepare(
             else {
                 return Ok(Err(format!("hook {kind_name}: missing kind or name")));
             };
-            ctx.watches.ensure(&gvk, &kind);
-            let live = live::get(&ctx.client, &kind, &key).await?;
+            cluster.watches.ensure(&gvk, &kind);
+            let live = live::get(&cluster.client, &kind, &key).await?;
             out.push(Hook {
                 wave: crate::plan::hooks::hook_wave(&obj),
                 policies: delete_policies(&obj),
@@ -94,12 +95,12 @@ pub(crate) async fn prepare(
 ///
 /// Guarantees: on success `hook.live` is the created object.
 /// Errors: the API's refusal, as a message.
-pub(crate) async fn start(ctx: &Context, hook: &mut Hook) -> Result<&'static str, String> {
+pub(crate) async fn start(cluster: &Cluster, hook: &mut Hook) -> Result<&'static str, String> {
     let describe = super::sync::describe(&hook.key);
     if let Some(old) = hook.live.take() {
         if hook.policies.contains(&DeletePolicy::BeforeHookCreation) {
             write::delete(
-                &ctx.client,
+                &cluster.client,
                 &hook.kind,
                 &hook.key,
                 PropagationPolicy::Foreground,
@@ -108,7 +109,7 @@ pub(crate) async fn start(ctx: &Context, hook: &mut Hook) -> Result<&'static str
             .await
             .map_err(|e| format!("{describe}: deleting the previous hook: {e}"))?;
             write::wait_gone(
-                &ctx.client,
+                &cluster.client,
                 &hook.kind,
                 &hook.key,
                 &old,
@@ -128,7 +129,7 @@ pub(crate) async fn start(ctx: &Context, hook: &mut Hook) -> Result<&'static str
         force: false,
     };
     let (stored, written) = write::write(
-        &ctx.client,
+        &cluster.client,
         &hook.kind,
         &hook.key,
         &hook.object,
@@ -144,7 +145,7 @@ pub(crate) async fn start(ctx: &Context, hook: &mut Hook) -> Result<&'static str
 }
 
 /// Deletes a finished hook when its policy asks for it (`HookSucceeded`, `HookFailed`).
-pub(crate) async fn finish(ctx: &Context, hook: &mut Hook, phase: HookPhase) {
+pub(crate) async fn finish(cluster: &Cluster, hook: &mut Hook, phase: HookPhase) {
     let wanted = match phase {
         HookPhase::Succeeded => DeletePolicy::HookSucceeded,
         HookPhase::Failed => DeletePolicy::HookFailed,
@@ -154,7 +155,7 @@ pub(crate) async fn finish(ctx: &Context, hook: &mut Hook, phase: HookPhase) {
         return;
     }
     match write::delete(
-        &ctx.client,
+        &cluster.client,
         &hook.kind,
         &hook.key,
         PropagationPolicy::Background,
@@ -172,7 +173,7 @@ pub(crate) async fn finish(ctx: &Context, hook: &mut Hook, phase: HookPhase) {
 
 /// Deletes the hooks `results` shows running (an operation being terminated); each is
 /// marked as Argo CD marks it. Returns false when a deletion failed.
-pub(crate) async fn terminate(ctx: &Context, results: &mut [ResourceResult]) -> bool {
+pub(crate) async fn terminate(cluster: &Cluster, results: &mut [ResourceResult]) -> bool {
     let mut ok = true;
     for r in results.iter_mut() {
         if r.hook_type.is_none() || r.hook_phase.as_deref() != Some("Running") {
@@ -185,9 +186,9 @@ pub(crate) async fn terminate(ctx: &Context, results: &mut [ResourceResult]) -> 
         };
         let gvk = gvk_of(&api_version, &r.kind);
         let key = ResourceKey::new(&r.group, &r.kind, &r.namespace, &r.name);
-        let outcome = match ctx.kinds.lookup(&ctx.client, &gvk).await {
+        let outcome = match cluster.kinds.lookup(&cluster.client, &gvk).await {
             Ok(Some(kind)) => write::delete(
-                &ctx.client,
+                &cluster.client,
                 &kind,
                 &key,
                 PropagationPolicy::Background,

@@ -70,6 +70,15 @@ pub async fn ensure_namespace_and_default_project(
             .await
             .map_err(kube_err(format!("creating namespace {namespace}")))?;
     }
+    ensure_default_project(client, namespace).await
+}
+
+/// Creates the permissive `default` AppProject in `namespace` when missing (any source, any
+/// destination, every kind), as Argo CD does.
+pub async fn ensure_default_project(
+    client: &Client,
+    namespace: &str,
+) -> Result<(), ControllerError> {
     let projects: Api<AppProject> = Api::namespaced(client.clone(), namespace);
     if projects
         .get_opt("default")
@@ -91,10 +100,12 @@ pub async fn ensure_namespace_and_default_project(
             step: "building the default AppProject".into(),
             source,
         })?;
-        projects
-            .create(&PostParams::default(), &project)
-            .await
-            .map_err(kube_err(format!("creating AppProject {namespace}/default")))?;
+        match projects.create(&PostParams::default(), &project).await {
+            Ok(_) => {}
+            // Created meanwhile by someone else: fine.
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(kube_err(format!("creating AppProject {namespace}/default"))(e)),
+        }
     }
     Ok(())
 }

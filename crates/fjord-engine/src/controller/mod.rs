@@ -8,12 +8,20 @@
 //! kind the Applications use, mapping changes back to their Application through the
 //! tracking annotation.
 //!
+//! Objects of an Application live in its destination cluster: [`Context::cluster_for`] is
+//! the one seam that turns a destination into a client (with that cluster's discovery cache
+//! and watches, see [`clusters`]); the controller's own `client` reads and writes only the
+//! Applications and the settings of its namespace. AppProjects are enforced by [`project`],
+//! custom health from `argocd-cm` is evaluated by [`custom_health`].
+//!
 //! Everything here talks to the API; the decisions are the pure stages' (`diff`, `plan`,
 //! `health`, `status`).
 
 mod capabilities;
 mod checks;
+mod clusters;
 mod compare;
+mod custom_health;
 mod finalize;
 mod heal;
 mod hooks;
@@ -34,10 +42,12 @@ mod write;
 use crate::render::cache::RenderCache;
 use crate::render::{HelmRenderer, Renderers};
 use crate::source::RepoRegistry;
-use crate::types::Application;
+use crate::types::{AppProject, Application};
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::runtime::Controller;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client};
 use std::collections::HashMap;
 use std::future::Future;
@@ -70,6 +80,8 @@ pub struct ControllerConfig {
     pub concurrency: u16,
     /// The helm binary; `None` looks for `$FJORD_HELM`, then `helm` on `PATH`, at each render.
     pub helm_binary: Option<PathBuf>,
+    /// Limits of custom health scripts (Lua from `argocd-cm`).
+    pub lua_limits: crate::health::lua::LuaLimits,
 }
 
 impl ControllerConfig {
@@ -85,6 +97,7 @@ impl ControllerConfig {
             render_cache_capacity: 4096,
             concurrency: 16,
             helm_binary: None,
+            lua_limits: crate::health::lua::LuaLimits::default(),
         }
     }
 }
@@ -109,6 +122,14 @@ pub enum ControllerError {
         /// The join error.
         message: String,
     },
+    /// The Application's destination names no usable cluster.
+    #[error("{step}: {message}")]
+    Destination {
+        /// What was being done.
+        step: String,
+        /// Why the cluster is unusable (never a credential).
+        message: String,
+    },
     /// The Application could not be (de)serialised.
     #[error("{step}: {source}")]
     Json {
@@ -127,13 +148,17 @@ pub(crate) fn kube_err(step: impl Into<String>) -> impl FnOnce(kube::Error) -> C
 
 /// Shared by every reconcile.
 pub(crate) struct Context {
+    /// The controller's own cluster: Applications, settings, Events. Objects of an
+    /// Application go through [`Context::cluster_for`] instead.
     pub client: Client,
     pub config: ControllerConfig,
     pub registry: Arc<RepoRegistry>,
     pub renderers: Arc<Renderers>,
     pub cache: Arc<Mutex<RenderCache>>,
-    pub kinds: live::KindCache,
-    pub watches: watch::Watches,
+    /// Destination clusters, each with its discovery cache and watches.
+    pub clusters: clusters::Clusters,
+    /// Compiled custom health scripts of the current `argocd-cm`.
+    pub health: custom_health::HealthCache,
     pub checks: checks::SourceChecks,
     pub heals: heal::HealTracker,
     pub settings: settings::Settings,
@@ -148,7 +173,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), ControllerError> {
     let apps: Api<Application> = Api::namespaced(client.clone(), &config.namespace);
-    let (watches, triggers) = watch::Watches::new(client.clone(), config.namespace.clone());
+    let (tx, triggers) = watch::trigger_channel();
     let ctx = Arc::new(Context {
         registry: Arc::new(RepoRegistry::new(&config.repo_cache_dir)),
         renderers: Arc::new(Renderers::with_kustomize_and_helm(HelmRenderer {
@@ -157,8 +182,8 @@ pub async fn run(
         })),
         capabilities: capabilities::CapabilitiesCache::default(),
         cache: Arc::new(Mutex::new(RenderCache::new(config.render_cache_capacity))),
-        kinds: live::KindCache::default(),
-        watches,
+        clusters: clusters::Clusters::new(client.clone(), &config.namespace, tx),
+        health: custom_health::HealthCache::default(),
         checks: checks::SourceChecks::default(),
         source_types: Mutex::new(HashMap::new()),
         heals: heal::HealTracker::default(),
@@ -168,8 +193,51 @@ pub async fn run(
     });
     tracing::info!(namespace = %ctx.config.namespace, "Application controller started");
     let concurrency = ctx.config.concurrency.max(1);
-    Controller::new(apps, kube::runtime::watcher::Config::default())
-        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+    let controller = Controller::new(apps, kube::runtime::watcher::Config::default())
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
+    let store = controller.store();
+    let ns = ctx.config.namespace.clone();
+    // A changed AppProject re-queues its Applications; a changed cluster Secret or
+    // `argocd-cm` re-queues them all (destinations and health rules may have changed).
+    let by_project = store.clone();
+    let all_apps = move |store: &kube::runtime::reflector::Store<Application>| {
+        store
+            .state()
+            .iter()
+            .map(|a| ObjectRef::from_obj(a.as_ref()))
+            .collect::<Vec<_>>()
+    };
+    let (for_secrets, for_cm) = (store.clone(), store);
+    let all_apps_cm = all_apps;
+    controller
+        .watches(
+            Api::<AppProject>::namespaced(ctx.client.clone(), &ns),
+            kube::runtime::watcher::Config::default(),
+            move |project: AppProject| {
+                let name = project.metadata.name.unwrap_or_default();
+                by_project
+                    .state()
+                    .iter()
+                    .filter(|a| project::project_name(a) == name)
+                    .map(|a| ObjectRef::from_obj(a.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .watches(
+            Api::<Secret>::namespaced(ctx.client.clone(), &ns),
+            kube::runtime::watcher::Config::default().labels(&format!(
+                "{}={}",
+                crate::source::credentials::SECRET_TYPE_LABEL,
+                clusters::CLUSTER_SECRET_TYPE
+            )),
+            move |_: Secret| all_apps(&for_secrets),
+        )
+        .watches(
+            Api::<ConfigMap>::namespaced(ctx.client.clone(), &ns),
+            kube::runtime::watcher::Config::default()
+                .fields(&format!("metadata.name={}", settings::ARGOCD_CM)),
+            move |_: ConfigMap| all_apps_cm(&for_cm),
+        )
         .reconcile_on(triggers)
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, error_policy, ctx)

@@ -2,6 +2,7 @@
 //! source an operation names, as a rollback does), prune confirmation, terminating a running
 //! operation, and the retry bookkeeping.
 
+use super::clusters::Cluster;
 use super::compare::{compare, confirm};
 use super::hooks;
 use super::source::fetch_and_render;
@@ -99,6 +100,7 @@ pub(crate) fn override_source(
 /// (the operation fails with it).
 pub(crate) async fn load_target(
     ctx: &Arc<Context>,
+    cluster: &Cluster,
     app: &Application,
     source: ApplicationSource,
     options: &DiffOptions,
@@ -112,11 +114,11 @@ pub(crate) async fn load_target(
         Err(failure) => return Ok(Err(failure.message)),
     };
     let (hooks, skipped, fetched) = hooks::split(fetched);
-    let mut items = match compare(ctx, app, &fetched, options).await? {
+    let mut items = match compare(ctx, cluster, app, &fetched, options).await? {
         Ok(items) => items,
         Err(message) => return Ok(Err(message)),
     };
-    if let Err(message) = confirm(ctx, &mut items, options).await? {
+    if let Err(message) = confirm(cluster, &mut items, options).await? {
         return Ok(Err(message));
     }
     hooks::drop_unmanaged(&mut items, &skipped);
@@ -159,14 +161,14 @@ pub(crate) fn is_automated(state: &OperationState) -> bool {
 
 /// Terminates a running operation as Argo CD does: its running hooks are deleted and it
 /// ends `Failed` ("Operation terminated"), or `Error` when a hook could not be deleted.
-pub(crate) async fn terminate(ctx: &Context, last: &OperationState) -> OperationState {
+pub(crate) async fn terminate(cluster: &Cluster, last: &OperationState) -> OperationState {
     let mut state = last.clone();
     let mut results = state
         .sync_result
         .as_ref()
         .map(|r| r.resources.clone())
         .unwrap_or_default();
-    let ok = hooks::terminate(ctx, &mut results).await;
+    let ok = hooks::terminate(cluster, &mut results).await;
     if let Some(r) = state.sync_result.as_mut() {
         r.resources = results;
     }

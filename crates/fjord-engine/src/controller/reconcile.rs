@@ -10,7 +10,7 @@ use super::status::{self as write_status, Cleanup};
 use super::sync::{self, Item, SyncRequest};
 use super::{Context, ControllerError, now};
 use crate::diff::{DiffOptions, IgnoreRules, diff};
-use crate::health::{HealthStatus, aggregate, assess};
+use crate::health::{HealthStatus, aggregate_assessed};
 use crate::resource::ANNOTATION_REFRESH;
 use crate::source::Refresh;
 use crate::status::{clear_condition, resource_status, set_condition, summary, sync_status};
@@ -110,9 +110,19 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         )
         .await;
     };
-    if let Err(message) = super::project::check(ctx, app).await? {
-        return fail(ctx, app, condition_type::INVALID_SPEC_ERROR, &message, None).await;
-    }
+    let cluster = match ctx.cluster_for(app).await? {
+        Ok(c) => c,
+        Err(message) => {
+            return fail(ctx, app, condition_type::INVALID_SPEC_ERROR, &message, None).await;
+        }
+    };
+    let dest = cluster.destination(&spec.destination);
+    let project = match super::project::check(ctx, app, &dest).await? {
+        Ok(p) => p,
+        Err(message) => {
+            return fail(ctx, app, condition_type::INVALID_SPEC_ERROR, &message, None).await;
+        }
+    };
     let refresh = Refresh::from_annotation(app.annotation(ANNOTATION_REFRESH));
     let app_key = format!("{}/{}", app.namespace(), app.name());
     let fetched = match fetch_and_render(ctx, app, refresh).await? {
@@ -155,7 +165,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         ..Default::default()
     };
     let (hook_objects, skipped, fetched) = super::hooks::split(fetched);
-    let mut items = match compare(ctx, app, &fetched, &options).await? {
+    let mut items = match compare(ctx, &cluster, app, &fetched, &options).await? {
         Ok(items) => items,
         Err(message) => {
             return fail(
@@ -168,7 +178,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
             .await;
         }
     };
-    if let Err(message) = confirm(ctx, &mut items, &options).await? {
+    if let Err(message) = confirm(&cluster, &mut items, &options).await? {
         return fail(
             ctx,
             app,
@@ -179,6 +189,21 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         .await;
     }
     super::hooks::drop_unmanaged(&mut items, &skipped);
+    // The project's kind and namespace rules, before anything is applied or pruned.
+    let new_namespace = super::project::namespace_to_create(&cluster, app, &project).await;
+    if let Err(message) =
+        super::project::check_resources(ctx, &project, &dest, &items, new_namespace.as_deref())
+            .await?
+    {
+        return fail(
+            ctx,
+            app,
+            condition_type::INVALID_SPEC_ERROR,
+            &message,
+            Some(&fetched.commit),
+        )
+        .await;
+    }
     let diffs: Vec<_> = items.iter().map(|i| i.diff.clone()).collect();
     let before = sync_status(spec, &diffs, Some(&fetched.commit));
 
@@ -289,7 +314,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     };
     let mut recompare = false;
     if terminating && let Some(last) = last.as_ref() {
-        let ended = super::operation::terminate(ctx, last).await;
+        let ended = super::operation::terminate(&cluster, last).await;
         let message = format!(
             "Sync operation to {} failed: {}",
             last_revision.as_deref().unwrap_or(""),
@@ -341,7 +366,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         let mut op_items = None;
         if let Some(target) = super::operation::override_source(&op_sync, &source, &fetched.commit)
         {
-            match super::operation::load_target(ctx, app, target, &options).await? {
+            match super::operation::load_target(ctx, &cluster, app, target, &options).await? {
                 Ok(t) => {
                     sync_commit = t.commit;
                     sync_source = t.source;
@@ -384,7 +409,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
             None => {
                 let started_unix = super::operation::unix_seconds(&started);
                 match super::hooks::prepare(
-                    ctx,
+                    &cluster,
                     &sync_hooks,
                     &instance,
                     dest_ns,
@@ -410,6 +435,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
                             prune_confirmed: super::operation::prune_confirmed(app, &started),
                             app_instance: &instance,
                             ignore: &options.ignore,
+                            cluster: &cluster,
                             dry_run,
                             only: &op_sync.resources,
                         };
@@ -517,8 +543,8 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     }
     if recompare {
         // The operation synced another target: compare the spec's again for the status.
-        if let Ok(mut fresh) = compare(ctx, app, &fetched, &options).await?
-            && confirm(ctx, &mut fresh, &options).await?.is_ok()
+        if let Ok(mut fresh) = compare(ctx, &cluster, app, &fetched, &options).await?
+            && confirm(&cluster, &mut fresh, &options).await?.is_ok()
         {
             super::hooks::drop_unmanaged(&mut fresh, &skipped);
             items = fresh;
@@ -535,11 +561,26 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     let diffs: Vec<_> = items.iter().map(|i| i.diff.clone()).collect();
     status.sync = Some(sync_status(spec, &diffs, Some(&fetched.commit)));
     status.source_type = Some(fetched.source_type.as_str().to_string());
-    let health = app_health(&items);
+    let assessed = ctx.assess_health(&items).await?;
+    let health = app_health(&items, &assessed.healths);
+    if assessed.failures.is_empty() {
+        clear_condition(&mut status.conditions, condition_type::UNKNOWN_ERROR);
+    } else {
+        let message = format!(
+            "custom health check failed: {}",
+            assessed.failures.join("; ")
+        );
+        set_condition(
+            &mut status.conditions,
+            condition_type::UNKNOWN_ERROR,
+            &message,
+            &now_ts,
+        );
+    }
     status.resources = items
         .iter()
-        .map(|i| {
-            let h = i.live.as_ref().and_then(assess);
+        .zip(assessed.healths)
+        .map(|(i, h)| {
             let mut r = resource_status(&i.diff, i.desired.as_ref(), i.live.as_ref(), h);
             let confirm = |l: &serde_json::Value| {
                 sync_opts.for_object(l).prune == crate::sync_options::PruneMode::Confirm
@@ -593,11 +634,12 @@ fn history_entry(
     }
 }
 
-fn app_health(items: &[Item]) -> HealthStatus {
-    aggregate(
+fn app_health(items: &[Item], healths: &[Option<HealthStatus>]) -> HealthStatus {
+    aggregate_assessed(
         items
             .iter()
-            .filter(|i| i.desired.is_some())
-            .map(|i| i.live.as_ref()),
+            .zip(healths)
+            .filter(|(i, _)| i.desired.is_some())
+            .map(|(i, h)| (i.live.as_ref(), h.as_ref())),
     )
 }

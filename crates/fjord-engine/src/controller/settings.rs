@@ -1,5 +1,6 @@
-//! The controller namespace's settings, cached by reflectors: repository Secrets (by the
-//! Argo CD secret-type label), the known-hosts ConfigMap and the AppProjects. Reconciles
+//! The controller namespace's settings, cached by reflectors: repository and cluster
+//! Secrets (by the Argo CD secret-type label), the known-hosts ConfigMap, `argocd-cm`
+//! (custom health) and the AppProjects. Reconciles
 //! read these stores instead of the API; until a store is ready (or if its watch cannot
 //! start) they fall back to a direct read.
 
@@ -12,11 +13,15 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use std::sync::Arc;
 
+/// Argo CD's main settings ConfigMap (resource customizations).
+pub(crate) const ARGOCD_CM: &str = "argocd-cm";
+
 /// Stores of the namespace's settings.
 pub(crate) struct Settings {
     namespace: String,
     secrets: Store<Secret>,
     config_maps: Store<ConfigMap>,
+    argocd_cm: Store<ConfigMap>,
     projects: Store<AppProject>,
 }
 
@@ -54,6 +59,10 @@ impl Settings {
                 watcher::Config::default()
                     .fields(&format!("metadata.name={KNOWN_HOSTS_CONFIGMAP}")),
             ),
+            argocd_cm: spawn_reflector(
+                Api::namespaced(client.clone(), namespace),
+                watcher::Config::default().fields(&format!("metadata.name={ARGOCD_CM}")),
+            ),
             projects: spawn_reflector(
                 Api::namespaced(client.clone(), namespace),
                 watcher::Config::default(),
@@ -73,6 +82,15 @@ impl Settings {
         Some(
             self.config_maps
                 .get(&ObjectRef::new(KNOWN_HOSTS_CONFIGMAP).within(&self.namespace)),
+        )
+    }
+
+    /// `argocd-cm` (`Some(None)`: absent), when the cache is ready.
+    pub fn argocd_cm(&self) -> Option<Option<Arc<ConfigMap>>> {
+        self.argocd_cm.wait_until_ready().now_or_never()?.ok()?;
+        Some(
+            self.argocd_cm
+                .get(&ObjectRef::new(ARGOCD_CM).within(&self.namespace)),
         )
     }
 

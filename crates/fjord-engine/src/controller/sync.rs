@@ -8,6 +8,7 @@
 //! so the next reconcile (or a restarted controller) resumes where this one stopped.
 
 use super::Context;
+use super::clusters::Cluster;
 use super::hooks::{self, Hook};
 use super::live::Kind;
 use super::write;
@@ -60,6 +61,8 @@ pub(crate) struct SyncRequest<'a> {
     pub dry_run: bool,
     /// `operation.sync.resources` (selective sync): only these objects; empty means all.
     pub only: &'a [SyncOperationResource],
+    /// The destination cluster (`Context::cluster_for`): its client, kinds and watches.
+    pub cluster: &'a Cluster,
 }
 
 /// True when selective sync `only` names `key` (an entry without namespace matches any).
@@ -127,8 +130,8 @@ fn find_result(results: &[ResourceResult], key: &ResourceKey, phase: SyncPhase) 
     })
 }
 
-async fn ensure_namespace(ctx: &Context, name: &str) -> Result<(), String> {
-    let api: Api<Namespace> = Api::all(ctx.client.clone());
+async fn ensure_namespace(client: &kube::Client, name: &str) -> Result<(), String> {
+    let api: Api<Namespace> = Api::all(client.clone());
     match api.get_opt(name).await {
         Ok(Some(_)) => return Ok(()),
         Ok(None) => {}
@@ -266,7 +269,7 @@ fn target_key<'a>(
 /// The state of a task from its recorded result and the live object, updating a running
 /// hook's result (and deleting a finished hook its policy names).
 async fn derive_state(
-    ctx: &Context,
+    cluster: &Cluster,
     dry_run: bool,
     task: &Task,
     items: &[Item],
@@ -305,7 +308,7 @@ async fn derive_state(
             results[r].hook_phase = Some(now.as_str().to_string());
             if recorded == HookPhase::Running && now != HookPhase::Running {
                 tracing::info!(hook = %hook.key, phase = now.as_str(), "hook finished");
-                hooks::finish(ctx, hook, now).await;
+                hooks::finish(cluster, hook, now).await;
             }
             match now {
                 HookPhase::Running => TaskState::Running,
@@ -328,7 +331,6 @@ async fn derive_state(
 
 /// Runs one task; its result is recorded in `results`.
 async fn run_task(
-    ctx: &Context,
     task: &Task,
     items: &mut [Item],
     hooks: &mut [Hook],
@@ -340,7 +342,7 @@ async fn run_task(
             let hook = &mut hooks[h];
             let mut r = result_for(&hook.key, Some(&hook.object), hook.phase);
             r.hook_type = Some(hook.hook_type.as_str().to_string());
-            match hooks::start(ctx, hook).await {
+            match hooks::start(request.cluster, hook).await {
                 Ok(verb) => {
                     r.status = Some(ResultCode::Synced);
                     r.hook_phase = Some(HookPhase::Running.as_str().to_string());
@@ -366,7 +368,7 @@ async fn run_task(
                 _ => desired.clone(),
             };
             let mut written = write::write(
-                &ctx.client,
+                &request.cluster.client,
                 &item.kind,
                 &item.key,
                 &body,
@@ -381,7 +383,7 @@ async fn run_task(
                 attempts += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
                 written = write::write(
-                    &ctx.client,
+                    &request.cluster.client,
                     &item.kind,
                     &item.key,
                     &body,
@@ -431,7 +433,15 @@ async fn run_task(
             } else {
                 let policy = request.options.prune_propagation;
                 let dry_run = request.dry_run;
-                match write::delete(&ctx.client, &item.kind, &item.key, policy, dry_run).await {
+                match write::delete(
+                    &request.cluster.client,
+                    &item.kind,
+                    &item.key,
+                    policy,
+                    dry_run,
+                )
+                .await
+                {
                     Ok(()) => {
                         tracing::info!(object = %item.key, policy = policy.as_api(), dry_run, "pruned");
                         if !dry_run {
@@ -490,7 +500,7 @@ fn wait_message(task: &Task, items: &[Item], hooks: &[Hook]) -> String {
 
 /// Runs the next steps of the sync over `items` and `hooks`, updating their live side.
 pub(crate) async fn sync(
-    ctx: &Context,
+    _ctx: &Context,
     items: &mut [Item],
     hooks: &mut [Hook],
     request: &SyncRequest<'_>,
@@ -502,7 +512,7 @@ pub(crate) async fn sync(
         results,
     };
     if let Some(ns) = request.create_namespace
-        && let Err(message) = ensure_namespace(ctx, ns).await
+        && let Err(message) = ensure_namespace(&request.cluster.client, ns).await
     {
         return fail(message, results);
     }
@@ -545,7 +555,15 @@ pub(crate) async fn sync(
         }
     }
     for task in tasks.iter_mut() {
-        task.state = derive_state(ctx, request.dry_run, task, items, hooks, &mut results).await;
+        task.state = derive_state(
+            request.cluster,
+            request.dry_run,
+            task,
+            items,
+            hooks,
+            &mut results,
+        )
+        .await;
     }
     // Each step starts at least one pending task, so this ends.
     loop {
@@ -565,10 +583,16 @@ pub(crate) async fn sync(
         match next_step(&views) {
             NextStep::Run(run) | NextStep::RunSyncFail(run) => {
                 for t in run {
-                    run_task(ctx, &tasks[t], items, hooks, &mut results, request).await;
-                    tasks[t].state =
-                        derive_state(ctx, request.dry_run, &tasks[t], items, hooks, &mut results)
-                            .await;
+                    run_task(&tasks[t], items, hooks, &mut results, request).await;
+                    tasks[t].state = derive_state(
+                        request.cluster,
+                        request.dry_run,
+                        &tasks[t],
+                        items,
+                        hooks,
+                        &mut results,
+                    )
+                    .await;
                 }
             }
             NextStep::Wait(t) => {

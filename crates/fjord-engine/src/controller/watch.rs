@@ -1,5 +1,5 @@
-//! Self-heal triggers and the live cache: one reflector per kind the Applications use,
-//! started when a kind is first seen. A change to an object carrying a tracking id re-queues
+//! Self-heal triggers and the live cache: per destination cluster, one reflector per kind
+//! the Applications use, started when a kind is first seen. A change to an object carrying a tracking id re-queues
 //! the Application the id names (Applications live in the controller's namespace, so the
 //! id's instance name is the Application's name). Reconciles read live objects from these
 //! stores, so a reconcile with nothing to do reads nothing from the API; anything found
@@ -22,30 +22,52 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// The running watchers and the trigger channel they feed.
+/// The running watchers of one cluster and the trigger channel they feed. Dropping it
+/// stops the watchers (a cluster whose Secret changed gets new ones).
 pub(crate) struct Watches {
     client: Client,
     namespace: String,
     started: Mutex<HashMap<GroupVersionKind, Store<DynamicObject>>>,
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
     tx: UnboundedSender<ObjectRef<Application>>,
 }
 
+/// The channel self-heal triggers travel on; the receiver goes to
+/// `Controller::reconcile_on`.
+pub(crate) fn trigger_channel() -> (
+    UnboundedSender<ObjectRef<Application>>,
+    UnboundedReceiver<ObjectRef<Application>>,
+) {
+    unbounded()
+}
+
+impl Drop for Watches {
+    fn drop(&mut self) {
+        for task in self
+            .tasks
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+}
+
 impl Watches {
-    /// No watchers yet; the receiver goes to `Controller::reconcile_on`.
+    /// No watchers yet, for the cluster `client` talks to.
     pub fn new(
         client: Client,
         namespace: String,
-    ) -> (Self, UnboundedReceiver<ObjectRef<Application>>) {
-        let (tx, rx) = unbounded();
-        (
-            Watches {
-                client,
-                namespace,
-                started: Mutex::new(HashMap::new()),
-                tx,
-            },
-            rx,
-        )
+        tx: UnboundedSender<ObjectRef<Application>>,
+    ) -> Self {
+        Watches {
+            client,
+            namespace,
+            started: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+            tx,
+        }
     }
 
     /// Starts watching `gvk` (all namespaces) unless already watched.
@@ -64,7 +86,7 @@ impl Watches {
         let namespace = self.namespace.clone();
         let what = format!("{}/{} {}", gvk.group, gvk.version, gvk.kind);
         tracing::debug!(kind = %what, "watching for self-heal");
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let stream = reflector(writer, watcher(api, watcher::Config::default()))
                 .default_backoff()
                 .touched_objects();
@@ -97,6 +119,10 @@ impl Watches {
                 }
             }
         });
+        self.tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(task.abort_handle());
     }
 
     /// The cached live object: `None` when the kind's cache is not ready yet, `Some(None)`

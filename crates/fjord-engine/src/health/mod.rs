@@ -1,4 +1,5 @@
-//! Health assessment with Argo CD's built-in rules.
+//! Health assessment with Argo CD's built-in rules, and custom rules in Lua ([`custom`],
+//! [`lua`]) that win over them.
 //!
 //! [`assess`] dispatches on group and kind to one file per kind; kinds without a rule have
 //! no health (`None`) and do not take part in aggregation, as in Argo CD. An object being
@@ -7,11 +8,16 @@
 //! health of its objects (order: Healthy < Suspended < Progressing < Missing < Degraded <
 //! Unknown), counting desired objects that are not live as Missing.
 
+mod apiservice;
+mod application;
 mod cronjob;
+pub mod custom;
 mod daemonset;
 mod deployment;
+mod hpa;
 mod ingress;
 mod job;
+pub mod lua;
 mod pod;
 mod pvc;
 mod replicaset;
@@ -87,6 +93,9 @@ pub fn assess(obj: &Value) -> Option<HealthStatus> {
         ("", "PersistentVolumeClaim") => pvc::health,
         ("batch", "Job") => job::health,
         ("batch", "CronJob") => cronjob::health,
+        ("apiregistration.k8s.io", "APIService") => apiservice::health,
+        ("autoscaling", "HorizontalPodAutoscaler") => hpa::health,
+        ("argoproj.io", "Application") => application::health,
         _ => return None,
     };
     // Argo CD judges workloads, Pods and Jobs only at their v1 versions.
@@ -109,8 +118,20 @@ pub fn assess(obj: &Value) -> Option<HealthStatus> {
 /// `argocd.argoproj.io/ignore-healthcheck: "true"` are left out, as are kinds without a rule.
 /// An Application without objects is Healthy.
 pub fn aggregate<'a>(objects: impl IntoIterator<Item = Option<&'a Value>>) -> HealthStatus {
+    let assessed: Vec<(Option<&Value>, Option<HealthStatus>)> = objects
+        .into_iter()
+        .map(|o| (o, o.and_then(assess)))
+        .collect();
+    aggregate_assessed(assessed.iter().map(|(o, h)| (*o, h.as_ref())))
+}
+
+/// [`aggregate`] over healths already assessed (by custom rules, say): each item is the
+/// live object (`None`: missing) and its health (`None`: no rule).
+pub fn aggregate_assessed<'a>(
+    objects: impl IntoIterator<Item = (Option<&'a Value>, Option<&'a HealthStatus>)>,
+) -> HealthStatus {
     let mut worst = HealthStatus::new(HealthStatusCode::Healthy, "");
-    for obj in objects {
+    for (obj, assessed) in objects {
         let health = match obj {
             None => HealthStatus::new(HealthStatusCode::Missing, ""),
             Some(obj) => {
@@ -119,8 +140,8 @@ pub fn aggregate<'a>(objects: impl IntoIterator<Item = Option<&'a Value>>) -> He
                 {
                     continue;
                 }
-                match assess(obj) {
-                    Some(h) => h,
+                match assessed {
+                    Some(h) => h.clone(),
                     None => continue,
                 }
             }

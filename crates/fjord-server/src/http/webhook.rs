@@ -165,12 +165,24 @@ pub async fn receive(
             return reply(StatusCode::UNAUTHORIZED, why);
         }
     };
-    match tokio::time::timeout(Duration::from_secs(10), state.refresher.refresh(&push)).await {
-        Ok(Ok(apps)) => {
+    // The refresh runs as its own task: when a push concerns so many Applications that it
+    // outlasts the sender's patience, it still completes, and the sender hears so.
+    let refresher = state.refresher.clone();
+    let event = push.clone();
+    let mut task = tokio::spawn(async move { refresher.refresh(&event).await });
+    match tokio::time::timeout(Duration::from_secs(10), &mut task).await {
+        Ok(Err(join)) => {
+            tracing::error!(error = %join, "the webhook refresh task failed");
+            reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "refreshing the Applications failed",
+            )
+        }
+        Ok(Ok(Ok(apps))) => {
             tracing::info!(repos = ?push.repos, branch = ?push.branch, refreshed = ?apps, "webhook push");
             (StatusCode::OK, axum::Json(json!({"refreshed": apps}))).into_response()
         }
-        Ok(Err(e)) => {
+        Ok(Ok(Err(e))) => {
             tracing::warn!(error = %e, "refreshing Applications for a webhook failed");
             reply(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -178,8 +190,8 @@ pub async fn receive(
             )
         }
         Err(_) => reply(
-            StatusCode::GATEWAY_TIMEOUT,
-            "refreshing the Applications timed out",
+            StatusCode::ACCEPTED,
+            "refreshing the Applications continues in the background",
         ),
     }
 }
