@@ -514,3 +514,70 @@ async fn withdrawing_a_running_manual_operation_terminates_it() {
     assert!(!env.exists(&["get", "configmap", "w0", "-n", ns]));
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: runs the Application controller against the embedded control plane and a local git repository"]
+async fn a_project_that_forbids_a_hooks_kind_blocks_the_sync() {
+    let env = Env::start().await;
+    let ns = "nojobs";
+    let projects = env.api(
+        "argoproj.io/v1alpha1",
+        "AppProject",
+        "appprojects",
+        "argocd",
+    );
+    let project: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+        "metadata": {"name": "nojobs", "namespace": "argocd"},
+        "spec": {
+            "sourceRepos": ["*"],
+            "destinations": [{"server": "*", "namespace": "*"}],
+            "clusterResourceWhitelist": [{"group": "*", "kind": "*"}],
+            "namespaceResourceBlacklist": [{"group": "batch", "kind": "Job"}]
+        }
+    }))
+    .unwrap();
+    projects
+        .create(&kube::api::PostParams::default(), &project)
+        .await
+        .unwrap();
+    env.write(
+        "app/pre.yaml",
+        &job("name: pre-migrate", &[(HOOK, "PreSync")], false),
+    );
+    env.write("app/w0.yaml", &config_map("w0", 0, "x"));
+    env.commit("a Job hook");
+    let app: fjord_engine::types::Application = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "nojobs", "namespace": "argocd"},
+        "spec": {
+            "project": "nojobs",
+            "source": {"repoURL": env.url(), "path": "app", "targetRevision": "main"},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
+            "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]}
+        }
+    }))
+    .unwrap();
+    env.apps
+        .create(&kube::api::PostParams::default(), &app)
+        .await
+        .unwrap();
+    let app = env
+        .wait_app("nojobs", "a condition naming the Job", |a| {
+            a.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.condition_type == "InvalidSpecError" && c.message.contains("Job"))
+            })
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!env.exists(&["get", "job", "pre-migrate", "-n", ns]));
+    assert!(!env.exists(&["get", "configmap", "w0", "-n", ns]));
+    assert!(
+        op(&app).is_none_or(|o| o.phase != OperationPhase::Succeeded),
+        "{:?}",
+        op(&app)
+    );
+    env.stop().await;
+}

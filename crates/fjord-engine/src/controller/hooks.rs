@@ -260,3 +260,21 @@ pub(crate) fn drop_unmanaged(items: &mut Vec<Item>, skipped: &[ResourceKey]) {
         !hook && !skip
     });
 }
+
+/// The hooks as sync items (desired, not compared), for checks that look at every object
+/// an operation writes (the project's rules).
+pub(crate) fn as_items(hooks: &[Hook]) -> Vec<Item> {
+    hooks
+        .iter()
+        .filter_map(|h| {
+            let diff = crate::diff::diff(Some(&h.object), None, &Default::default()).ok()?;
+            Some(Item {
+                key: h.key.clone(),
+                kind: h.kind.clone(),
+                desired: Some(h.object.clone()),
+                live: None,
+                diff,
+            })
+        })
+        .collect()
+}

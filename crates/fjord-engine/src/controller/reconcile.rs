@@ -424,6 +424,22 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
                         results: Vec::new(),
                     },
                     Ok(mut hooks) => {
+                        // Hooks are resources too: the project's kind and namespace rules
+                        // hold for them.
+                        let hook_items = super::hooks::as_items(&hooks);
+                        if let Err(message) =
+                            super::project::check_resources(ctx, &project, &dest, &hook_items, None)
+                                .await?
+                        {
+                            return fail(
+                                ctx,
+                                app,
+                                condition_type::INVALID_SPEC_ERROR,
+                                &message,
+                                Some(&fetched.commit),
+                            )
+                            .await;
+                        }
                         let request = SyncRequest {
                             create_namespace: (sync_opts.create_namespace
                                 && !dest_ns.is_empty()
