@@ -21,6 +21,7 @@ pub mod health;
 pub mod plan;
 pub mod render;
 pub mod resource;
+pub mod rollback;
 pub mod source;
 pub mod status;
 pub mod sync_options;

@@ -5,8 +5,8 @@
 //! so installing a CRD later fixes the Application).
 
 use super::{ControllerError, kube_err};
-use crate::resource::{FIELD_MANAGER, ResourceKey};
-use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
+use crate::resource::ResourceKey;
+use kube::api::{DeleteParams, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::Scope;
 use kube::{Api, Client};
@@ -135,31 +135,6 @@ pub(crate) async fn get(
         })
     })
     .transpose()
-}
-
-/// Server-side applies `obj` as `fjord`, forcing conflicts; returns the live result.
-pub(crate) async fn apply(
-    client: &Client,
-    kind: &Kind,
-    key: &ResourceKey,
-    obj: &Value,
-) -> Result<Value, kube::Error> {
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    let live = api(client, kind, &key.namespace)
-        .patch(&key.name, &params, &Patch::Apply(obj))
-        .await?;
-    let mut live = serde_json::to_value(live).unwrap_or(Value::Null);
-    // Keep the object self-describing for health rules even if the response omits its type.
-    if let Value::Object(m) = &mut live {
-        for field in ["apiVersion", "kind"] {
-            if !m.get(field).is_some_and(Value::is_string)
-                && let Some(v) = obj.get(field)
-            {
-                m.insert(field.to_string(), v.clone());
-            }
-        }
-    }
-    Ok(live)
 }
 
 /// Deletes one object (background propagation, as Argo CD's default).

@@ -24,8 +24,10 @@ mod compare;
 mod custom_health;
 mod finalize;
 mod heal;
+mod hooks;
 pub mod install;
 mod live;
+mod operation;
 mod project;
 mod reconcile;
 mod retry;
@@ -35,6 +37,7 @@ mod source_status;
 mod status;
 mod sync;
 mod watch;
+mod write;
 
 use crate::render::cache::RenderCache;
 use crate::render::{HelmRenderer, Renderers};

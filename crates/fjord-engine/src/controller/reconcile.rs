@@ -32,6 +32,7 @@ pub(crate) async fn reconcile(
 ) -> Result<Action, ControllerError> {
     let span =
         tracing::info_span!("reconcile", app = %format!("{}/{}", app.namespace(), app.name()));
+    let app = super::operation::current(&ctx, app).await?;
     reconcile_app(&app, &ctx).instrument(span).await
 }
 
@@ -163,6 +164,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         ignore: rules,
         ..Default::default()
     };
+    let (hook_objects, skipped, fetched) = super::hooks::split(fetched);
     let mut items = match compare(ctx, &cluster, app, &fetched, &options).await? {
         Ok(items) => items,
         Err(message) => {
@@ -186,6 +188,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         )
         .await;
     }
+    super::hooks::drop_unmanaged(&mut items, &skipped);
     // The project's kind and namespace rules, before anything is applied or pruned.
     let new_namespace = super::project::namespace_to_create(&cluster, app, &project).await;
     if let Err(message) =
@@ -211,20 +214,17 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     let sync_opts = SyncOptions::parse(spec.sync_options());
     let mut spec_problems: Vec<String> = rule_errors.iter().map(|e| e.to_string()).collect();
     spec_problems.extend(sync_opts.condition_message());
-    let hooks: Vec<String> = items
+    let per_object: Vec<String> = items
         .iter()
-        .filter(|i| {
-            i.desired
-                .as_ref()
-                .and_then(|d| crate::resource::annotation(d, crate::resource::ANNOTATION_HOOK))
-                .is_some()
+        .filter_map(|i| {
+            let unsupported = crate::sync_options::unsupported_object_options(i.desired.as_ref()?);
+            (!unsupported.is_empty()).then(|| format!("{}: {}", i.key, unsupported.join(", ")))
         })
-        .map(|i| i.key.to_string())
         .collect();
-    if !hooks.is_empty() {
+    if !per_object.is_empty() {
         spec_problems.push(format!(
-            "resource hooks (argocd.argoproj.io/hook) are not supported yet; applied as plain resources: {}",
-            hooks.join(", ")
+            "sync options not supported on objects: {}",
+            per_object.join("; ")
         ));
     }
     if !spec_problems.is_empty() {
@@ -236,39 +236,65 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         );
     }
 
-    let manual = app.operation.as_ref().and_then(|o| o.sync.as_ref());
-    let last = status.operation_state.as_ref();
+    let manual_op = app.operation.as_ref().filter(|o| o.sync.is_some());
+    let manual = manual_op.and_then(|o| o.sync.as_ref());
+    let last = status.operation_state.clone();
     let last_revision = last
+        .as_ref()
         .and_then(|o| o.sync_result.as_ref())
         .map(super::source_status::synced_revision);
-    let last_revision = last_revision.as_deref();
-    let last_failed =
-        last.is_some_and(|o| matches!(o.phase, OperationPhase::Failed | OperationPhase::Error));
-    // A sync waiting between waves continues on the next reconcile.
-    let continuing = manual.is_none()
-        && last.is_some_and(|o| o.phase == OperationPhase::Running)
-        && last_revision == Some(fetched.commit.as_str());
-    let retry = last
-        .filter(|_| last_failed)
-        .and_then(|o| super::retry::next_retry(policy.retry.as_ref(), o));
-    let retry_count = last.and_then(|o| o.retry_count).unwrap_or(0);
+    let last_failed = last
+        .as_ref()
+        .is_some_and(|o| matches!(o.phase, OperationPhase::Failed | OperationPhase::Error));
+    let last_running = last
+        .as_ref()
+        .is_some_and(|o| o.phase == OperationPhase::Running);
+    let last_automated = last.as_ref().is_some_and(super::operation::is_automated);
+    // Argo CD: `terminate-op` sets the phase to Terminating; a running manual operation
+    // whose request was withdrawn ends the same way.
+    let terminating = last
+        .as_ref()
+        .is_some_and(|o| o.phase == OperationPhase::Terminating)
+        || (last_running && manual.is_none() && !last_automated);
+    let same_revision = last_revision.as_deref() == Some(fetched.commit.as_str());
+    // A running operation (waiting between steps, or to retry) continues.
+    let continuing = !terminating
+        && last_running
+        && match manual {
+            Some(_) => !last_automated,
+            None => last_automated && same_revision,
+        };
+    let retry_wait = last
+        .as_ref()
+        .filter(|o| continuing && o.retry_count.unwrap_or(0) > 0 && o.finished_at.is_some())
+        .map(|o| {
+            let strategy = o
+                .operation
+                .retry
+                .clone()
+                .unwrap_or_else(super::retry::automated_default);
+            super::retry::remaining(&strategy, o)
+        });
     let self_heal = policy
         .automated
         .as_ref()
         .and_then(|a| a.self_heal)
         .unwrap_or(false);
-    let same_revision = last_revision == Some(fetched.commit.as_str());
     let mut automated = manual.is_none()
+        && !continuing
+        && !terminating
         && policy.is_automated()
         && before.status == SyncStatusCode::OutOfSync
-        && !(same_revision && last_failed && retry != Some(Duration::ZERO))
+        && !(same_revision && last_failed)
         && (self_heal || !same_revision);
-    let retrying = automated && same_revision && last_failed;
     let mut heal_wait = None;
     let mut sync_running = false;
-    if continuing {
-        automated = true;
-    } else if automated && same_revision && !retrying {
+    if automated && super::operation::operation_moved_on(ctx, app).await? {
+        // The cache has not seen the last operation's write yet; the next reconcile will.
+        automated = false;
+        heal_wait = Some(Duration::from_millis(100));
+    }
+    if automated && same_revision {
         let wait = ctx.heals.wait(&app_key);
         let drift = super::heal::describe_drift(&items);
         if wait.is_zero() {
@@ -286,79 +312,228 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
         clear_refresh: true,
         clear_operation: false,
     };
-    if manual.is_some() || automated {
+    let mut recompare = false;
+    if terminating && let Some(last) = last.as_ref() {
+        let ended = super::operation::terminate(&cluster, last).await;
+        let message = format!(
+            "Sync operation to {} failed: {}",
+            last_revision.as_deref().unwrap_or(""),
+            ended.message.as_deref().unwrap_or("")
+        );
+        status.operation_state = Some(ended);
+        write_status::event(ctx, app, true, "OperationCompleted", &message).await;
+        cleanup.clear_operation = true;
+    } else if let Some(wait) = retry_wait.filter(|w| !w.is_zero()) {
+        // Waiting to retry: nothing to do until the backoff has passed.
+        sync_running = true;
+        heal_wait = Some(wait);
+    } else if manual.is_some() || automated || continuing {
         let dest_ns = spec.destination.namespace.as_deref().unwrap_or("");
-        let prune = match manual {
-            Some(op) => op.prune.unwrap_or(false),
-            None => policy
-                .automated
-                .as_ref()
-                .and_then(|a| a.prune)
-                .unwrap_or(false),
+        let op_sync: SyncOperation = match manual {
+            Some(op) => op.clone(),
+            None => SyncOperation {
+                prune: Some(
+                    policy
+                        .automated
+                        .as_ref()
+                        .and_then(|a| a.prune)
+                        .unwrap_or(false),
+                ),
+                sync_options: spec.sync_options().to_vec(),
+                ..Default::default()
+            },
         };
-        let request = SyncRequest {
-            create_namespace: (sync_opts.create_namespace && !dest_ns.is_empty())
-                .then_some(dest_ns),
-            prune,
-            prune_disabled: sync_opts.prune_disabled,
-            client: cluster.client.clone(),
+        let prune = op_sync.prune.unwrap_or(false);
+        let retry_strategy = match manual_op {
+            Some(op) => op.retry.clone(),
+            None => Some(
+                policy
+                    .retry
+                    .clone()
+                    .unwrap_or_else(super::retry::automated_default),
+            ),
         };
-        let started = if continuing {
-            last.map(|o| o.started_at.clone()).unwrap_or_else(now)
-        } else {
-            now()
+        let op_options = SyncOptions::parse_all(spec.sync_options(), &op_sync.sync_options);
+        let started = match last.as_ref() {
+            Some(o) if continuing => o.started_at.clone(),
+            _ => now(),
         };
-        tracing::info!(revision = %fetched.commit, automated, "syncing");
-        let mut outcome = sync::sync(ctx, &mut items, &request).await;
-        if continuing {
-            let mut earlier: Vec<_> = last
-                .and_then(|o| o.sync_result.as_ref())
-                .map(|r| r.resources.clone())
-                .unwrap_or_default();
-            earlier.append(&mut outcome.results);
-            outcome.results = earlier;
+        let fresh_attempt = !continuing || retry_wait.is_some();
+        let mut sync_commit = fetched.commit.clone();
+        let mut sync_source = source.clone();
+        let mut sync_hooks = hook_objects.clone();
+        let mut target_error = None;
+        let mut op_items = None;
+        if let Some(target) = super::operation::override_source(&op_sync, &source, &fetched.commit)
+        {
+            match super::operation::load_target(ctx, &cluster, app, target, &options).await? {
+                Ok(t) => {
+                    sync_commit = t.commit;
+                    sync_source = t.source;
+                    sync_hooks = t.hooks;
+                    op_items = Some(t.items);
+                    recompare = true;
+                }
+                Err(message) => target_error = Some(message),
+            }
         }
-        let previous_by = continuing
-            .then(|| last.and_then(|o| o.operation.initiated_by.clone()))
-            .flatten();
-        let initiated_by = match app.operation.as_ref().and_then(|o| o.initiated_by.clone()) {
-            Some(by) if manual.is_some() => by,
-            _ => previous_by.unwrap_or(OperationInitiator {
-                username: None,
-                automated: Some(true),
-            }),
+        let dry_run = op_sync.dry_run.unwrap_or(false);
+        if dry_run
+            || !op_sync.resources.is_empty()
+            || op_sync
+                .sync_strategy
+                .as_ref()
+                .is_some_and(|s| s.get("apply").is_some())
+        {
+            // Argo CD runs no hooks in a dry run, a selective sync, or with the `apply`
+            // strategy (a rollback's).
+            sync_hooks.clear();
+        }
+        let instance =
+            crate::resource::app_instance_name(app.name(), app.namespace(), &ctx.config.namespace);
+        let prior: Vec<_> = match last.as_ref().and_then(|o| o.sync_result.as_ref()) {
+            Some(r)
+                if !fresh_attempt && super::source_status::synced_revision(r) == sync_commit =>
+            {
+                r.resources.clone()
+            }
+            _ => Vec::new(),
         };
+        tracing::info!(revision = %sync_commit, automated, continuing, "syncing");
+        let mut outcome = match target_error {
+            Some(message) => sync::SyncOutcome {
+                phase: OperationPhase::Failed,
+                message,
+                results: Vec::new(),
+            },
+            None => {
+                let started_unix = super::operation::unix_seconds(&started);
+                match super::hooks::prepare(
+                    &cluster,
+                    &sync_hooks,
+                    &instance,
+                    dest_ns,
+                    &sync_commit,
+                    started_unix,
+                )
+                .await?
+                {
+                    Err(message) => sync::SyncOutcome {
+                        phase: OperationPhase::Failed,
+                        message,
+                        results: Vec::new(),
+                    },
+                    Ok(mut hooks) => {
+                        // Hooks are resources too: the project's kind and namespace rules
+                        // hold for them.
+                        let hook_items = super::hooks::as_items(&hooks);
+                        if let Err(message) =
+                            super::project::check_resources(ctx, &project, &dest, &hook_items, None)
+                                .await?
+                        {
+                            return fail(
+                                ctx,
+                                app,
+                                condition_type::INVALID_SPEC_ERROR,
+                                &message,
+                                Some(&fetched.commit),
+                            )
+                            .await;
+                        }
+                        let request = SyncRequest {
+                            create_namespace: (sync_opts.create_namespace
+                                && !dest_ns.is_empty()
+                                && !dry_run)
+                                .then_some(dest_ns),
+                            prune,
+                            options: &op_options,
+                            prior: &prior,
+                            prune_confirmed: super::operation::prune_confirmed(app, &started),
+                            app_instance: &instance,
+                            ignore: &options.ignore,
+                            cluster: &cluster,
+                            dry_run,
+                            only: &op_sync.resources,
+                        };
+                        let targets = op_items.as_mut().unwrap_or(&mut items);
+                        sync::sync(ctx, targets, &mut hooks, &request).await
+                    }
+                }
+            }
+        };
+        let initiated_by = match manual_op.and_then(|o| o.initiated_by.clone()) {
+            Some(by) => by,
+            None => last
+                .as_ref()
+                .filter(|_| continuing)
+                .and_then(|o| o.operation.initiated_by.clone())
+                .unwrap_or(OperationInitiator {
+                    username: None,
+                    automated: manual.is_none().then_some(true),
+                }),
+        };
+        let done_retries = last
+            .as_ref()
+            .filter(|_| continuing)
+            .and_then(|o| o.retry_count)
+            .unwrap_or(0);
+        let mut retry_count = (done_retries > 0).then_some(done_retries);
         let finished = now();
+        let mut finished_at = Some(finished.clone());
+        if outcome.phase == OperationPhase::Failed
+            && let Some(strategy) = retry_strategy.as_ref()
+            && super::retry::may_retry(strategy, done_retries)
+        {
+            let attempt = done_retries + 1;
+            let at = chrono::Utc::now()
+                + chrono::Duration::from_std(super::retry::delay(strategy, done_retries))
+                    .unwrap_or_default();
+            tracing::warn!(attempt, message = %outcome.message, "sync failed; retrying");
+            outcome.message = super::operation::retry_message(&outcome.message, attempt, at);
+            outcome.phase = OperationPhase::Running;
+            retry_count = Some(attempt);
+        } else if outcome.phase == OperationPhase::Running {
+            finished_at = None;
+        }
         status.operation_state = Some(OperationState {
             operation: Operation {
                 sync: Some(SyncOperation {
-                    revision: Some(fetched.commit.clone()),
+                    revision: Some(sync_commit.clone()),
                     prune: Some(prune),
-                    ..Default::default()
+                    ..op_sync.clone()
                 }),
                 initiated_by: Some(initiated_by.clone()),
+                retry: retry_strategy.clone(),
                 ..Default::default()
             },
             phase: outcome.phase,
             message: Some(outcome.message.clone()),
             sync_result: Some(SyncOperationResult {
-                resources: outcome.results,
-                revision: fetched.commit.clone(),
-                source: Some(source.clone()),
+                resources: std::mem::take(&mut outcome.results),
+                revision: sync_commit.clone(),
+                source: Some(sync_source.clone()),
                 ..Default::default()
             }),
             started_at: started.clone(),
-            finished_at: Some(finished.clone()),
-            retry_count: retrying.then_some(retry_count + 1),
+            finished_at,
+            retry_count,
             extra: Default::default(),
         });
         let succeeded = outcome.phase == OperationPhase::Succeeded;
         let running = outcome.phase == OperationPhase::Running;
-        if succeeded {
+        if succeeded && dry_run {
+            clear_condition(&mut status.conditions, condition_type::SYNC_ERROR);
+        } else if succeeded {
             clear_condition(&mut status.conditions, condition_type::SYNC_ERROR);
             push_history(
                 &mut status.history,
-                history_entry(&fetched.commit, &source, &started, &finished, initiated_by),
+                history_entry(
+                    &sync_commit,
+                    &sync_source,
+                    &started,
+                    &finished,
+                    initiated_by,
+                ),
                 spec.history_limit(),
             );
         } else if !running {
@@ -370,20 +545,27 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
             );
         }
         if running {
-            if let Some(op) = status.operation_state.as_mut() {
-                op.finished_at = None;
-            }
             sync_running = true;
         } else {
             let message = format!(
                 "Sync operation to {} {}: {}",
-                fetched.commit,
+                sync_commit,
                 if succeeded { "succeeded" } else { "failed" },
                 outcome.message
             );
             write_status::event(ctx, app, !succeeded, "OperationCompleted", &message).await;
             cleanup.clear_operation = true;
         }
+    }
+    if recompare {
+        // The operation synced another target: compare the spec's again for the status.
+        if let Ok(mut fresh) = compare(ctx, &cluster, app, &fetched, &options).await?
+            && confirm(&cluster, &mut fresh, &options).await?.is_ok()
+        {
+            super::hooks::drop_unmanaged(&mut fresh, &skipped);
+            items = fresh;
+        }
+    } else {
         // Re-compare what the sync changed.
         items.retain(|i| i.desired.is_some() || i.live.is_some());
         for item in items.iter_mut() {
@@ -414,7 +596,16 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     status.resources = items
         .iter()
         .zip(assessed.healths)
-        .map(|(i, h)| resource_status(&i.diff, i.desired.as_ref(), i.live.as_ref(), h))
+        .map(|(i, h)| {
+            let mut r = resource_status(&i.diff, i.desired.as_ref(), i.live.as_ref(), h);
+            let confirm = |l: &serde_json::Value| {
+                sync_opts.for_object(l).prune == crate::sync_options::PruneMode::Confirm
+            };
+            if i.desired.is_none() && i.live.as_ref().is_some_and(confirm) {
+                r.requires_deletion_confirmation = Some(true);
+            }
+            r
+        })
         .collect();
     let previous_health = app.status.as_ref().and_then(|s| s.health.as_ref());
     status.health = Some(AppHealthStatus {
@@ -437,9 +628,6 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     } else {
         ctx.config.resync_interval
     };
-    if let Some(wait) = retry.filter(|w| !w.is_zero() && same_revision) {
-        next = next.min(wait + Duration::from_millis(50));
-    }
     if let Some(wait) = heal_wait {
         next = next.min(wait + Duration::from_millis(50));
     }

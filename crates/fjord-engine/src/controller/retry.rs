@@ -1,6 +1,8 @@
-//! `syncPolicy.retry`: a failed automated sync of a revision is retried with backoff
-//! (Argo CD's defaults: 5 s, factor 2, at most 3 min) up to `limit` times (negative:
-//! forever). Without a retry policy a failed revision is not synced again automatically.
+//! Retrying a failed sync operation, as Argo CD does: the operation stays `Running`
+//! ("Retrying attempt #n") and runs again from the start after a backoff of
+//! `duration * factor^n` (Argo CD's defaults: 5 s, factor 2, at most 3 min), up to `limit`
+//! times (negative: forever). The strategy is the operation's `retry`; an automated sync
+//! takes `syncPolicy.retry`, or Argo CD's default of 5 attempts.
 
 use crate::types::{OperationState, RetryStrategy};
 use std::time::Duration;
@@ -51,27 +53,37 @@ pub(crate) fn delay(strategy: &RetryStrategy, attempt: i64) -> Duration {
     d.min(cap)
 }
 
-/// For a failed last operation: `Some(wait)` when a retry is allowed (zero: now).
-pub(crate) fn next_retry(
-    strategy: Option<&RetryStrategy>,
-    last: &OperationState,
-) -> Option<Duration> {
-    let strategy = strategy?;
-    let limit = strategy.limit.unwrap_or(0);
-    let done = last.retry_count.unwrap_or(0);
-    if limit >= 0 && done >= limit {
-        return None;
+/// Argo CD's retry strategy for an automated sync without `syncPolicy.retry`.
+pub(crate) fn automated_default() -> RetryStrategy {
+    RetryStrategy {
+        limit: Some(5),
+        ..Default::default()
     }
-    let wait = delay(strategy, done);
-    let finished = last
+}
+
+/// Whether another attempt is allowed after `done` retries.
+pub(crate) fn may_retry(strategy: &RetryStrategy, done: i64) -> bool {
+    let limit = strategy.limit.unwrap_or(0);
+    limit < 0 || done < limit
+}
+
+/// For an operation waiting to retry (its `retryCount` counts the retries asked for, its
+/// `finishedAt` is the end of the failed attempt): the time left before the next attempt
+/// (zero: now).
+pub(crate) fn remaining(strategy: &RetryStrategy, state: &OperationState) -> Duration {
+    let wait = delay(strategy, state.retry_count.unwrap_or(1) - 1);
+    let Some(finished) = state
         .finished_at
         .as_deref()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())?;
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    else {
+        return Duration::ZERO;
+    };
     let elapsed = chrono::Utc::now()
         .signed_duration_since(finished)
         .to_std()
         .unwrap_or_default();
-    Some(wait.saturating_sub(elapsed))
+    wait.saturating_sub(elapsed)
 }
 
 #[cfg(test)]
@@ -110,14 +122,35 @@ mod tests {
             limit: Some(2),
             ..Default::default()
         };
-        let mut last: OperationState = serde_json::from_value(serde_json::json!({
-            "phase": "Failed", "startedAt": "2020-01-01T00:00:00Z",
+        assert!(may_retry(&s, 0) && may_retry(&s, 1) && !may_retry(&s, 2));
+        assert!(!may_retry(&RetryStrategy::default(), 0));
+        let forever = RetryStrategy {
+            limit: Some(-1),
+            ..Default::default()
+        };
+        assert!(may_retry(&forever, 1000));
+        assert!(may_retry(&automated_default(), 4) && !may_retry(&automated_default(), 5));
+    }
+
+    #[test]
+    fn the_wait_counts_from_the_failed_attempt() {
+        let s = RetryStrategy {
+            limit: Some(3),
+            ..Default::default()
+        };
+        let mut state: OperationState = serde_json::from_value(serde_json::json!({
+            "phase": "Running", "startedAt": "2020-01-01T00:00:00Z",
             "finishedAt": "2020-01-01T00:00:01Z", "retryCount": 1
         }))
         .unwrap();
-        assert_eq!(next_retry(Some(&s), &last), Some(Duration::ZERO));
-        last.retry_count = Some(2);
-        assert_eq!(next_retry(Some(&s), &last), None);
-        assert_eq!(next_retry(None, &last), None);
+        assert_eq!(remaining(&s, &state), Duration::ZERO, "long past");
+        state.finished_at = Some(crate::controller::now());
+        let left = remaining(&s, &state);
+        assert!(
+            left > Duration::from_secs(3) && left <= Duration::from_secs(5),
+            "{left:?}"
+        );
+        state.retry_count = Some(2);
+        assert!(remaining(&s, &state) > Duration::from_secs(8));
     }
 }

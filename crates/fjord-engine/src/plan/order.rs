@@ -1,6 +1,8 @@
 //! The ordering key of one object: phase, wave, kind rank, name.
 
-use crate::resource::{ANNOTATION_HOOK, ANNOTATION_SYNC_WAVE, ResourceKey, annotation};
+#[cfg(test)]
+use crate::resource::ANNOTATION_HOOK;
+use crate::resource::{ANNOTATION_SYNC_WAVE, ResourceKey, annotation};
 use serde_json::Value;
 use std::cmp::Ordering;
 
@@ -65,25 +67,21 @@ pub enum SyncPhase {
     SyncFail,
 }
 
-/// The phase of `obj`: the first hook type in its annotation that names a sync phase.
+/// The phase of `obj`: the first phase its hook types name (Argo CD's annotation, else
+/// Helm's); plain objects are `Sync`.
 pub fn sync_phase(obj: &Value) -> SyncPhase {
-    let Some(hooks) = annotation(obj, ANNOTATION_HOOK) else {
-        return SyncPhase::Sync;
-    };
-    hooks
-        .split(',')
-        .find_map(|h| match h.trim() {
-            "PreSync" => Some(SyncPhase::PreSync),
-            "Sync" => Some(SyncPhase::Sync),
-            "PostSync" => Some(SyncPhase::PostSync),
-            "SyncFail" => Some(SyncPhase::SyncFail),
-            _ => None,
-        })
+    super::hooks::hook_phases(obj)
+        .first()
+        .map(|(p, _)| *p)
         .unwrap_or(SyncPhase::Sync)
 }
 
-/// The sync wave of `obj` (annotation value, default 0; unparsable values count as 0).
+/// The sync wave of `obj` (annotation value, default 0; unparsable values count as 0; a
+/// Helm hook without it uses `helm.sh/hook-weight`).
 pub fn sync_wave(obj: &Value) -> i64 {
+    if annotation(obj, ANNOTATION_SYNC_WAVE).is_none() {
+        return super::hooks::hook_wave(obj);
+    }
     annotation(obj, ANNOTATION_SYNC_WAVE)
         .and_then(|w| w.trim().parse().ok())
         .unwrap_or(0)

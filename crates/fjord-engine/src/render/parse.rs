@@ -98,7 +98,9 @@ fn collect(
             _ => return Err(invalid(format!("missing {field}"))),
         }
     }
-    let Some(key) = ResourceKey::of(&value) else {
+    // A hook may carry only `generateName`; the sync names it (`plan::hooks::name_hook`).
+    let key = ResourceKey::of(&value).or_else(|| generate_name_key(&value));
+    let Some(key) = key else {
         return Err(invalid("missing metadata.name".to_string()));
     };
     if key.name.is_empty() {
@@ -111,6 +113,22 @@ fn collect(
         document,
     });
     Ok(())
+}
+
+/// The key of a `generateName`-only object, named by its prefix.
+fn generate_name_key(value: &Value) -> Option<ResourceKey> {
+    let meta = value.get("metadata")?;
+    if meta.get("name").and_then(Value::as_str).is_some() {
+        return None;
+    }
+    let prefix = meta.get("generateName")?.as_str()?;
+    let api_version = value.get("apiVersion")?.as_str()?;
+    Some(ResourceKey::new(
+        crate::resource::group_of(api_version),
+        value.get("kind")?.as_str()?,
+        meta.get("namespace").and_then(Value::as_str).unwrap_or(""),
+        prefix,
+    ))
 }
 
 fn array_items(v: Value) -> Vec<Value> {
