@@ -81,40 +81,10 @@ pub fn sync_operation(req: &SyncRequest, user: &str) -> Operation {
     }
 }
 
-/// The operation rolling back to history entry `id`: a sync to that entry's revision and
-/// source. (The engine's own `rollback_operation` replaces this when it lands.)
+/// The operation rolling back to history entry `id`: the engine's, with Argo CD's checks
+/// (automated sync off, a known history id, a recorded source, no operation running).
 pub fn rollback_operation(app: &Application, id: i64, prune: bool) -> Result<Operation, String> {
-    let history = app
-        .status
-        .as_ref()
-        .map(|s| s.history.as_slice())
-        .unwrap_or(&[]);
-    let entry = history
-        .iter()
-        .find(|h| h.id == id)
-        .ok_or_else(|| format!("application {}: no history entry with id {id}", app.name()))?;
-    if app
-        .spec
-        .sync_policy
-        .as_ref()
-        .is_some_and(|p| p.is_automated())
-    {
-        return Err(format!(
-            "application {}: rollback cannot be initiated when auto-sync is enabled",
-            app.name()
-        ));
-    }
-    Ok(Operation {
-        sync: Some(SyncOperation {
-            revision: entry.revision.clone(),
-            revisions: entry.revisions.clone(),
-            prune: Some(prune),
-            source: entry.source.clone(),
-            sources: entry.sources.clone(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    })
+    fjord_engine::rollback::rollback_operation(app, id, prune).map_err(|e| e.to_string())
 }
 
 /// True while an operation is requested or running.
