@@ -490,8 +490,17 @@ mod tests {
         app.data["status"]["health"]["status"] = json!("Progressing");
         assert!(!ready_at(&app, "abc"));
         assert_eq!(
-            application("file:///r", 7)["spec"]["destination"]["namespace"],
+            application("file:///r", 7, false)["spec"]["destination"]["namespace"],
             "app-0007"
+        );
+        assert!(
+            application("file:///r", 7, false)["metadata"]
+                .get("annotations")
+                .is_none()
+        );
+        assert_eq!(
+            application("file:///r", 7, true)["metadata"]["annotations"]["argocd.argoproj.io/manifest-generate-paths"],
+            "."
         );
     }
 }
