@@ -106,6 +106,7 @@ async fn a_lua_health_script_follows_a_custom_resource_from_degraded_to_healthy(
     .await;
     let repo = Repo::new(
         &env.tc.scratch().join("git"),
+        "repo",
         &[("widgets/widget.yaml", &custom_resource("Widget", "gear"))],
     );
     let commit = tenancy::git(&repo.work, &["rev-parse", "HEAD"]);
@@ -203,6 +204,7 @@ async fn looping_and_failing_scripts_are_stopped_and_reported_and_the_controller
     };
     let repo = Repo::new(
         &env.tc.scratch().join("git"),
+        "repo",
         &[
             ("loop/loop.yaml", &custom_resource("Loop", "spinner")),
             ("boom/boom.yaml", &custom_resource("Boom", "bang")),

@@ -97,7 +97,7 @@ async fn chart_with_values_from_a_ref_source_and_plain_manifests_sync() {
         .expect("the third source's manifest is applied");
     assert_eq!(plain["data"]["from"], "extra");
 
-    let commits = |r: &GitRepo| helm_support::git(&r.work, None, &["rev-parse", "HEAD"]);
+    let commits = |r: &GitRepo| r.head();
     let want = vec![commits(&charts), commits(&values), commits(&extra)];
     let status = app.status.as_ref().unwrap();
     let sync = status.sync.as_ref().unwrap();
@@ -249,7 +249,7 @@ async fn chart_from_a_helm_repository_with_values_from_git() {
     );
     assert_eq!(cm["data"]["region"], "eu-west-1");
     let sync = app.status.as_ref().unwrap().sync.clone().unwrap();
-    let values_commit = helm_support::git(&values.work, None, &["rev-parse", "HEAD"]);
+    let values_commit = values.head();
     assert_eq!(sync.revisions, ["2.0.0".to_string(), values_commit]);
     env.stop().await;
 }

@@ -69,6 +69,7 @@ async fn an_application_syncs_to_a_second_cluster_through_a_cluster_secret() {
 
     let repo = Repo::new(
         &env.tc.scratch().join("git"),
+        "repo",
         &[("edge/configmap.yaml", CONFIGMAP)],
     );
     let commit = tenancy::git(&repo.work, &["rev-parse", "HEAD"]);

@@ -44,6 +44,7 @@ async fn a_forbidden_destination_namespace_blocks_the_sync_until_the_project_all
     .await;
     let repo = Repo::new(
         &env.tc.scratch().join("git"),
+        "repo",
         &[
             ("app/configmap.yaml", CONFIGMAP),
             (
@@ -127,6 +128,7 @@ async fn forbidden_kinds_block_the_sync_and_apply_nothing() {
     let quota = "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: quota\nspec:\n  hard: {pods: \"10\"}\n";
     let repo = Repo::new(
         &env.tc.scratch().join("git"),
+        "repo",
         &[
             ("rbac/clusterrole.yaml", cluster_role),
             ("rbac/configmap.yaml", CONFIGMAP),
@@ -251,6 +253,7 @@ async fn a_missing_default_project_is_created_permissive() {
     let env = Env::with_cluster(tc, client, |_| {});
     let repo = Repo::new(
         &env.tc.scratch().join("git"),
+        "repo",
         &[("app/configmap.yaml", CONFIGMAP)],
     );
     let app = application("plain", "", &repo.url(), "app", in_cluster("plain"));

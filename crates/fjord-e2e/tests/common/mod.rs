@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -45,5 +45,79 @@ pub async fn wait_app(
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Writes `files` (path, content) under `root`, creating directories.
+pub fn write_files(root: &Path, files: &[(&str, &str)]) {
+    for (path, text) in files {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().expect("a parent")).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+}
+
+/// A bare repository (`main`), served over `file://`, and a working copy pushing to it.
+pub struct TestRepo {
+    pub bare: PathBuf,
+    pub work: PathBuf,
+}
+
+impl TestRepo {
+    /// A repository named `name` under `root` holding `files`, committed and pushed.
+    pub fn new(root: &Path, name: &str, files: &[(&str, &str)]) -> TestRepo {
+        let bare = root.join(format!("{name}.git"));
+        let work = root.join(format!("{name}-work"));
+        std::fs::create_dir_all(&bare).unwrap();
+        std::fs::create_dir_all(&work).unwrap();
+        git(&bare, None, &["init", "-q", "--bare", "-b", "main"]);
+        git(&work, None, &["init", "-q", "-b", "main"]);
+        git(
+            &work,
+            None,
+            &["remote", "add", "origin", bare.to_str().unwrap()],
+        );
+        let repo = TestRepo { bare, work };
+        repo.write(files);
+        git(&repo.work, None, &["add", "-A"]);
+        // Empty when `files` is: callers that fill the copy themselves get a first commit.
+        git(
+            &repo.work,
+            None,
+            &["commit", "-q", "--allow-empty", "-m", "initial"],
+        );
+        git(&repo.work, None, &["push", "-q", "origin", "main"]);
+        repo
+    }
+
+    /// The `file://` URL.
+    pub fn url(&self) -> String {
+        format!("file://{}", self.bare.display())
+    }
+
+    /// Writes files into the working copy.
+    pub fn write(&self, files: &[(&str, &str)]) {
+        write_files(&self.work, files);
+    }
+
+    /// Replaces `from` by `to` in `file` of the working copy (which must contain it).
+    pub fn edit(&self, file: &str, from: &str, to: &str) {
+        let path = self.work.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} contains {from:?}");
+        std::fs::write(&path, text.replace(from, to)).unwrap();
+    }
+
+    /// Commits everything and pushes; returns the commit.
+    pub fn commit(&self, message: &str) -> String {
+        git(&self.work, None, &["add", "-A"]);
+        git(&self.work, None, &["commit", "-q", "-m", message]);
+        git(&self.work, None, &["push", "-q", "origin", "main"]);
+        self.head()
+    }
+
+    /// The working copy's HEAD commit.
+    pub fn head(&self) -> String {
+        git(&self.work, None, &["rev-parse", "HEAD"])
     }
 }

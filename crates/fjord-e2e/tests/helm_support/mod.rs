@@ -16,7 +16,7 @@ use kube::api::PostParams;
 
 #[path = "../common/mod.rs"]
 mod common;
-pub use common::{git, wait_app};
+pub use common::{TestRepo as GitRepo, wait_app, write_files};
 
 /// helm from `$FJORD_HELM`, else `$FJORD_INTEROP_DIR/helm/helm` (default
 /// `<workspace>/target/interop`); fails loudly.
@@ -52,58 +52,6 @@ pub fn run_helm(args: &[&str], cwd: &Path, home: &Path) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-/// Writes `files` (path, content) under `root`.
-pub fn write_files(root: &Path, files: &[(&str, &str)]) {
-    for (path, text) in files {
-        let p = root.join(path);
-        std::fs::create_dir_all(p.parent().expect("a parent")).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-}
-
-/// A bare repository and a working copy pushing to it.
-pub struct GitRepo {
-    pub bare: PathBuf,
-    pub work: PathBuf,
-}
-
-impl GitRepo {
-    /// A repository named `name` under `root` holding `files`, committed and pushed.
-    pub fn new(root: &Path, name: &str, files: &[(&str, &str)]) -> GitRepo {
-        let bare = root.join(format!("{name}.git"));
-        let work = root.join(format!("{name}-work"));
-        std::fs::create_dir_all(&bare).unwrap();
-        std::fs::create_dir_all(&work).unwrap();
-        git(&bare, None, &["init", "-q", "--bare", "-b", "main"]);
-        git(&work, None, &["init", "-q", "-b", "main"]);
-        git(
-            &work,
-            None,
-            &["remote", "add", "origin", bare.to_str().unwrap()],
-        );
-        let repo = GitRepo { bare, work };
-        write_files(&repo.work, files);
-        repo.commit("initial");
-        repo
-    }
-
-    pub fn url(&self) -> String {
-        format!("file://{}", self.bare.display())
-    }
-
-    /// Commits everything and pushes; returns the commit.
-    pub fn commit(&self, message: &str) -> String {
-        git(&self.work, None, &["add", "-A"]);
-        git(&self.work, None, &["commit", "-q", "-m", message]);
-        git(&self.work, None, &["push", "-q", "origin", "main"]);
-        git(&self.work, None, &["rev-parse", "HEAD"])
-    }
-
-    pub fn write(&self, files: &[(&str, &str)]) {
-        write_files(&self.work, files);
-    }
 }
 
 /// The embedded control plane with the CRDs, the `argocd` namespace and a running

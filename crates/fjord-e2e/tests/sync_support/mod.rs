@@ -4,8 +4,6 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fjord_e2e::TestCluster;
@@ -18,28 +16,16 @@ use serde_json::{Value, json};
 
 pub const KUBECTL: &str = "1.32";
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=e2e", "-c", "user.email=e2e@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+#[path = "../common/mod.rs"]
+mod common;
+use common::TestRepo;
 
 /// A cluster, a running controller and a Git repository (`main`) served over `file://`.
 pub struct Env {
     pub tc: TestCluster,
     pub client: kube::Client,
     pub apps: Api<Application>,
-    bare: PathBuf,
-    pub work: PathBuf,
+    repo: TestRepo,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     controller: Option<tokio::task::JoinHandle<()>>,
 }
@@ -52,14 +38,7 @@ impl Env {
         install::ensure_namespace_and_default_project(&client, "argocd")
             .await
             .expect("argocd namespace and default project");
-        let root = tc.scratch().join("git");
-        let bare = root.join("repo.git");
-        let work = root.join("work");
-        std::fs::create_dir_all(&bare).unwrap();
-        std::fs::create_dir_all(&work).unwrap();
-        git(&bare, &["init", "-q", "--bare", "-b", "main"]);
-        git(&work, &["init", "-q", "-b", "main"]);
-        git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+        let repo = TestRepo::new(&tc.scratch().join("git"), "repo", &[]);
         let mut config = ControllerConfig::new("argocd", tc.scratch().join("git-cache"));
         config.poll_interval = Duration::from_millis(300);
         config.resync_interval = Duration::from_secs(5);
@@ -79,34 +58,28 @@ impl Env {
             tc,
             client,
             apps,
-            bare,
-            work,
+            repo,
             stop: Some(tx),
             controller: Some(controller),
         }
     }
 
     pub fn url(&self) -> String {
-        format!("file://{}", self.bare.display())
+        self.repo.url()
     }
 
     /// Writes `text` to `path` in the working copy.
     pub fn write(&self, path: &str, text: &str) {
-        let p = self.work.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
+        self.repo.write(&[(path, text)]);
     }
 
     pub fn remove(&self, path: &str) {
-        std::fs::remove_file(self.work.join(path)).unwrap();
+        std::fs::remove_file(self.repo.work.join(path)).unwrap();
     }
 
     /// Commits everything and pushes; returns the commit.
     pub fn commit(&self, message: &str) -> String {
-        git(&self.work, &["add", "-A"]);
-        git(&self.work, &["commit", "-q", "-m", message]);
-        git(&self.work, &["push", "-q", "origin", "main"]);
-        git(&self.work, &["rev-parse", "HEAD"])
+        self.repo.commit(message)
     }
 
     /// Creates Application `name` for `path` into namespace `ns` (created by the sync), with

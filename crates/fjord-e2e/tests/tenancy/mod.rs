@@ -5,8 +5,7 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fjord_e2e::TestCluster;
@@ -19,66 +18,13 @@ use serde_json::{Value, json};
 /// The controller's namespace.
 pub const NS: &str = "argocd";
 
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::TestRepo as Repo;
+
 /// Runs git in `dir` with a fixed identity; returns stdout, trimmed.
 pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=e2e", "-c", "user.email=e2e@example.com"])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// A bare repository and a working copy pushing to it.
-pub struct Repo {
-    pub bare: PathBuf,
-    pub work: PathBuf,
-}
-
-impl Repo {
-    /// A repository under `root` holding `files` (path, content), committed and pushed.
-    pub fn new(root: &Path, files: &[(&str, &str)]) -> Repo {
-        let bare = root.join("repo.git");
-        let work = root.join("work");
-        std::fs::create_dir_all(&bare).unwrap();
-        std::fs::create_dir_all(&work).unwrap();
-        git(&bare, &["init", "-q", "--bare", "-b", "main"]);
-        git(&work, &["init", "-q", "-b", "main"]);
-        git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
-        let repo = Repo { bare, work };
-        repo.write(files);
-        repo.commit("initial");
-        repo
-    }
-
-    /// The `file://` URL.
-    pub fn url(&self) -> String {
-        format!("file://{}", self.bare.display())
-    }
-
-    /// Writes files into the working copy.
-    pub fn write(&self, files: &[(&str, &str)]) {
-        for (path, content) in files {
-            let p = self.work.join(path);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, content).unwrap();
-        }
-    }
-
-    /// Commits everything and pushes; returns the commit.
-    pub fn commit(&self, message: &str) -> String {
-        git(&self.work, &["add", "-A"]);
-        git(&self.work, &["commit", "-q", "-m", message]);
-        git(&self.work, &["push", "-q", "origin", "main"]);
-        git(&self.work, &["rev-parse", "HEAD"])
-    }
+    common::git(dir, None, args)
 }
 
 /// A control plane with the Application controller running against it.

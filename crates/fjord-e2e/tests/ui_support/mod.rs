@@ -7,7 +7,7 @@
 
 pub mod webdriver;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,22 +24,13 @@ pub const NS: &str = "payment-prod";
 /// The Secret value the example gains; it must never appear in a response.
 pub const SECRET_VALUE: &str = "hunter2-do-not-show";
 
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::TestRepo as Repo;
+
+/// Runs git in `dir` with a fixed identity; returns stdout, trimmed.
 pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "e2e")
-        .env("GIT_AUTHOR_EMAIL", "e2e@example.com")
-        .env("GIT_COMMITTER_NAME", "e2e")
-        .env("GIT_COMMITTER_EMAIL", "e2e@example.com")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    common::git(dir, None, args)
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -55,52 +46,21 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A bare repository with the example and a working copy to push from.
-pub struct Repo {
-    pub bare: PathBuf,
-    pub work: PathBuf,
-}
-
-impl Repo {
-    pub fn new(root: &Path) -> Repo {
-        let bare = root.join("infra-config.git");
-        let work = root.join("work");
-        std::fs::create_dir_all(&bare).unwrap();
-        git(&bare, &["init", "-q", "--bare", "-b", "main"]);
-        copy_dir(&Path::new(EXAMPLES).join("infra-config"), &work);
-        let k = work.join("k8s/overlays/production/kustomization.yaml");
-        let text = std::fs::read_to_string(&k).unwrap();
-        std::fs::write(
-            &k,
-            format!(
-                "{text}\nsecretGenerator:\n- name: payment-db\n  literals:\n  - password={SECRET_VALUE}\n"
-            ),
-        )
-        .unwrap();
-        git(&work, &["init", "-q", "-b", "main"]);
-        git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
-        let repo = Repo { bare, work };
-        repo.commit("the bundled example");
-        repo
-    }
-
-    pub fn url(&self) -> String {
-        format!("file://{}", self.bare.display())
-    }
-
-    pub fn commit(&self, message: &str) -> String {
-        git(&self.work, &["add", "-A"]);
-        git(&self.work, &["commit", "-q", "-m", message]);
-        git(&self.work, &["push", "-q", "origin", "main"]);
-        git(&self.work, &["rev-parse", "HEAD"])
-    }
-
-    pub fn edit(&self, file: &str, from: &str, to: &str) {
-        let path = self.work.join(file);
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains(from), "{file} contains {from:?}");
-        std::fs::write(&path, text.replace(from, to)).unwrap();
-    }
+/// A repository holding the bundled example, with a Secret the responses must never show.
+pub fn example_repo(root: &Path) -> Repo {
+    let repo = Repo::new(root, "infra-config", &[]);
+    copy_dir(&Path::new(EXAMPLES).join("infra-config"), &repo.work);
+    let k = repo.work.join("k8s/overlays/production/kustomization.yaml");
+    let text = std::fs::read_to_string(&k).unwrap();
+    std::fs::write(
+        &k,
+        format!(
+            "{text}\nsecretGenerator:\n- name: payment-db\n  literals:\n  - password={SECRET_VALUE}\n"
+        ),
+    )
+    .unwrap();
+    repo.commit("the bundled example");
+    repo
 }
 
 pub struct UiSetup {
@@ -126,7 +86,7 @@ impl UiSetup {
         install::ensure_namespace_and_default_project(&client, "argocd")
             .await
             .expect("argocd namespace and default project");
-        let repo = Repo::new(&tc.scratch().join("git"));
+        let repo = example_repo(&tc.scratch().join("git"));
         let mut config = ControllerConfig::new("argocd", tc.scratch().join("git-cache"));
         config.poll_interval = Duration::from_millis(500);
         config.resync_interval = Duration::from_secs(5);
