@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use fjord_e2e::TestCluster;
+use fjord_engine::controller::{ControllerConfig, install};
 use fjord_engine::types::Application;
 use kube::Api;
 
@@ -119,5 +121,63 @@ impl TestRepo {
     /// The working copy's HEAD commit.
     pub fn head(&self) -> String {
         git(&self.work, None, &["rev-parse", "HEAD"])
+    }
+}
+
+/// The embedded control plane with Fjord's CRDs, the `argocd` namespace and the `default`
+/// project.
+pub async fn gitops_cluster() -> (TestCluster, kube::Client) {
+    let tc = TestCluster::start().await.expect("cluster starts");
+    let client = fjord_e2e::client(&tc).await;
+    install::install_crds(&client).await.expect("CRDs install");
+    install::ensure_namespace_and_default_project(&client, "argocd")
+        .await
+        .expect("argocd namespace and default project");
+    (tc, client)
+}
+
+/// A controller configuration for tests: Applications in `argocd`, the Git cache in the
+/// cluster's scratch directory, and short poll, resync, retry and progress intervals.
+pub fn quick_config(tc: &TestCluster) -> ControllerConfig {
+    let mut config = ControllerConfig::new("argocd", tc.scratch().join("git-cache"));
+    config.poll_interval = Duration::from_millis(500);
+    config.resync_interval = Duration::from_secs(5);
+    config.error_retry_interval = Duration::from_millis(500);
+    config.progressing_interval = Duration::from_millis(300);
+    config
+}
+
+/// The Application controller, running in the test's runtime until [`stop`](Self::stop).
+pub struct RunningController {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningController {
+    /// Starts the controller with `config`.
+    pub fn start(client: &kube::Client, config: ControllerConfig) -> RunningController {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let client = client.clone();
+        let task = tokio::spawn(async move {
+            fjord_engine::controller::run(client, config, async move {
+                let _ = rx.await;
+            })
+            .await
+            .expect("the controller runs");
+        });
+        RunningController {
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Asks the controller to stop and waits for it (at most 10 s).
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
     }
 }

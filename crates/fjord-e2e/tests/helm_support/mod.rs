@@ -9,13 +9,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fjord_e2e::TestCluster;
-use fjord_engine::controller::{ControllerConfig, install};
+use fjord_engine::controller::ControllerConfig;
 use fjord_engine::types::Application;
 use kube::Api;
 use kube::api::PostParams;
 
 #[path = "../common/mod.rs"]
 mod common;
+use common::{RunningController, gitops_cluster, quick_config};
 pub use common::{TestRepo as GitRepo, wait_app, write_files};
 
 /// helm from `$FJORD_HELM`, else `$FJORD_INTEROP_DIR/helm/helm` (default
@@ -60,41 +61,22 @@ pub struct Env {
     pub tc: TestCluster,
     pub client: kube::Client,
     pub apps: Api<Application>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    controller: Option<tokio::task::JoinHandle<()>>,
+    controller: RunningController,
 }
 
 impl Env {
     pub async fn start(tune: impl FnOnce(&mut ControllerConfig)) -> Env {
-        let tc = TestCluster::start().await.expect("cluster starts");
-        let client = fjord_e2e::client(&tc).await;
-        install::install_crds(&client).await.expect("CRDs install");
-        install::ensure_namespace_and_default_project(&client, "argocd")
-            .await
-            .expect("argocd namespace and default project");
-        let mut config = ControllerConfig::new("argocd", tc.scratch().join("git-cache"));
-        config.poll_interval = Duration::from_millis(500);
-        config.resync_interval = Duration::from_secs(5);
-        config.error_retry_interval = Duration::from_millis(500);
-        config.progressing_interval = Duration::from_millis(300);
+        let (tc, client) = gitops_cluster().await;
+        let mut config = quick_config(&tc);
         config.helm_binary = Some(helm_binary());
         tune(&mut config);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let c = client.clone();
-        let controller = tokio::spawn(async move {
-            fjord_engine::controller::run(c, config, async move {
-                let _ = rx.await;
-            })
-            .await
-            .expect("the controller runs");
-        });
+        let controller = RunningController::start(&client, config);
         let apps = Api::namespaced(client.clone(), "argocd");
         Env {
             tc,
             client,
             apps,
-            stop: Some(tx),
-            controller: Some(controller),
+            controller,
         }
     }
 
@@ -118,12 +100,7 @@ impl Env {
     }
 
     pub async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(c) = self.controller.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), c).await;
-        }
+        self.controller.stop().await;
     }
 }
 

@@ -7,7 +7,6 @@
 use std::time::{Duration, Instant};
 
 use fjord_e2e::TestCluster;
-use fjord_engine::controller::{ControllerConfig, install};
 use fjord_engine::types::{Application, OperationPhase, OperationState};
 use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
@@ -18,7 +17,7 @@ pub const KUBECTL: &str = "1.32";
 
 #[path = "../common/mod.rs"]
 mod common;
-use common::TestRepo;
+use common::{RunningController, TestRepo, gitops_cluster, quick_config};
 
 /// A cluster, a running controller and a Git repository (`main`) served over `file://`.
 pub struct Env {
@@ -26,41 +25,24 @@ pub struct Env {
     pub client: kube::Client,
     pub apps: Api<Application>,
     repo: TestRepo,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    controller: Option<tokio::task::JoinHandle<()>>,
+    controller: RunningController,
 }
 
 impl Env {
     pub async fn start() -> Env {
-        let tc = TestCluster::start().await.expect("cluster starts");
-        let client = fjord_e2e::client(&tc).await;
-        install::install_crds(&client).await.expect("CRDs install");
-        install::ensure_namespace_and_default_project(&client, "argocd")
-            .await
-            .expect("argocd namespace and default project");
+        let (tc, client) = gitops_cluster().await;
         let repo = TestRepo::new(&tc.scratch().join("git"), "repo", &[]);
-        let mut config = ControllerConfig::new("argocd", tc.scratch().join("git-cache"));
+        let mut config = quick_config(&tc);
         config.poll_interval = Duration::from_millis(300);
-        config.resync_interval = Duration::from_secs(5);
-        config.error_retry_interval = Duration::from_millis(500);
         config.progressing_interval = Duration::from_millis(200);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let c = client.clone();
-        let controller = tokio::spawn(async move {
-            fjord_engine::controller::run(c, config, async move {
-                let _ = rx.await;
-            })
-            .await
-            .expect("the controller runs");
-        });
+        let controller = RunningController::start(&client, config);
         let apps = Api::namespaced(client.clone(), "argocd");
         Env {
             tc,
             client,
             apps,
             repo,
-            stop: Some(tx),
-            controller: Some(controller),
+            controller,
         }
     }
 
@@ -187,12 +169,7 @@ impl Env {
     }
 
     pub async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(h) = self.controller.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
-        }
+        self.controller.stop().await;
         self.tc.stop().await;
     }
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fjord_e2e::TestCluster;
-use fjord_engine::controller::{ControllerConfig, install};
+use fjord_engine::controller::ControllerConfig;
 use fjord_engine::types::{Application, HealthStatusCode, SyncStatusCode};
 use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams};
@@ -21,6 +21,7 @@ pub const NS: &str = "argocd";
 #[path = "../common/mod.rs"]
 mod common;
 pub use common::TestRepo as Repo;
+use common::{RunningController, quick_config};
 
 /// Runs git in `dir` with a fixed identity; returns stdout, trimmed.
 pub fn git(dir: &Path, args: &[&str]) -> String {
@@ -32,19 +33,12 @@ pub struct Env {
     pub tc: TestCluster,
     pub client: kube::Client,
     pub apps: Api<Application>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    controller: Option<tokio::task::JoinHandle<()>>,
+    controller: RunningController,
 }
 
 /// A cluster with the CRDs and the controller's namespace, but no controller yet.
 pub async fn cluster() -> (TestCluster, kube::Client) {
-    let tc = TestCluster::start().await.expect("cluster starts");
-    let client = fjord_e2e::client(&tc).await;
-    install::install_crds(&client).await.expect("CRDs install");
-    install::ensure_namespace_and_default_project(&client, NS)
-        .await
-        .expect("argocd namespace and default project");
-    (tc, client)
+    common::gitops_cluster().await
 }
 
 impl Env {
@@ -60,38 +54,20 @@ impl Env {
         client: kube::Client,
         tune: impl FnOnce(&mut ControllerConfig),
     ) -> Env {
-        let mut config = ControllerConfig::new(NS, tc.scratch().join("git-cache"));
-        config.poll_interval = Duration::from_millis(500);
-        config.resync_interval = Duration::from_secs(5);
-        config.error_retry_interval = Duration::from_millis(500);
-        config.progressing_interval = Duration::from_millis(300);
+        let mut config = quick_config(&tc);
         tune(&mut config);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let c = client.clone();
-        let controller = tokio::spawn(async move {
-            fjord_engine::controller::run(c, config, async move {
-                let _ = rx.await;
-            })
-            .await
-            .expect("the controller runs");
-        });
+        let controller = RunningController::start(&client, config);
         Env {
             apps: Api::namespaced(client.clone(), NS),
             tc,
             client,
-            stop: Some(tx),
-            controller: Some(controller),
+            controller,
         }
     }
 
     /// Stops the controller and the cluster.
     pub async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(h) = self.controller.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
-        }
+        self.controller.stop().await;
         self.tc.stop().await;
     }
 

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fjord_e2e::TestCluster;
-use fjord_engine::controller::{ControllerConfig, install};
 use fjord_engine::types::Application;
 use fjord_server::api::{ApiConfig, ApiState};
 use kube::Api;
@@ -27,6 +26,7 @@ pub const SECRET_VALUE: &str = "hunter2-do-not-show";
 #[path = "../common/mod.rs"]
 mod common;
 pub use common::TestRepo as Repo;
+use common::{RunningController, gitops_cluster, quick_config};
 
 /// Runs git in `dir` with a fixed identity; returns stdout, trimmed.
 pub fn git(dir: &Path, args: &[&str]) -> String {
@@ -73,34 +73,15 @@ pub struct UiSetup {
     pub router: axum::Router,
     /// `http://127.0.0.1:<port>`.
     pub url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    controller: Option<tokio::task::JoinHandle<()>>,
+    controller: RunningController,
 }
 
 impl UiSetup {
     /// Everything up; the seed Application created (auto-sync as given).
     pub async fn start(auto_sync: bool) -> UiSetup {
-        let tc = TestCluster::start().await.expect("cluster starts");
-        let client = fjord_e2e::client(&tc).await;
-        install::install_crds(&client).await.expect("CRDs install");
-        install::ensure_namespace_and_default_project(&client, "argocd")
-            .await
-            .expect("argocd namespace and default project");
+        let (tc, client) = gitops_cluster().await;
         let repo = example_repo(&tc.scratch().join("git"));
-        let mut config = ControllerConfig::new("argocd", tc.scratch().join("git-cache"));
-        config.poll_interval = Duration::from_millis(500);
-        config.resync_interval = Duration::from_secs(5);
-        config.error_retry_interval = Duration::from_millis(500);
-        config.progressing_interval = Duration::from_millis(300);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let c = client.clone();
-        let controller = tokio::spawn(async move {
-            fjord_engine::controller::run(c, config, async move {
-                let _ = rx.await;
-            })
-            .await
-            .expect("the controller runs");
-        });
+        let controller = RunningController::start(&client, quick_config(&tc));
         let apps: Api<Application> = Api::namespaced(client.clone(), "argocd");
         let text = std::fs::read_to_string(Path::new(EXAMPLES).join("nordic-payment-gateway.yaml"))
             .expect("the seed Application is bundled");
@@ -157,8 +138,7 @@ impl UiSetup {
             admin_token: started.admin_token,
             router,
             url,
-            stop: Some(tx),
-            controller: Some(controller),
+            controller,
         }
     }
 
@@ -183,21 +163,11 @@ impl UiSetup {
     /// Stops the Application controller (the cluster and the server keep running), so a
     /// requested operation stays visible.
     pub async fn stop_controller(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(h) = self.controller.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
-        }
+        self.controller.stop().await;
     }
 
     pub async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(h) = self.controller.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
-        }
+        self.controller.stop().await;
         self.tc.stop().await;
     }
 }
