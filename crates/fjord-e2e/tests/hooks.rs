@@ -300,11 +300,12 @@ async fn a_failing_presync_hook_stops_the_sync_runs_sync_fail_and_retries() {
         json!({"operation": {
             "sync": {"revision": "main"},
             "initiatedBy": {"username": "e2e"},
-            "retry": {"limit": 1, "backoff": {"duration": "1s", "factor": 2}}
+            "retry": {"limit": 1, "backoff": {"duration": "5s", "factor": 2}}
         }}),
     )
     .await;
-    // The first attempt fails and waits to retry.
+    // The first attempt fails and waits to retry. The wait is long enough (5 s) for a poll
+    // every 200 ms to see it on a loaded machine; with 1 s, CI once missed the window.
     let waiting = env
         .wait_app("failing", "a retry to be scheduled", |a| {
             op(a).is_some_and(|o| {
