@@ -24,14 +24,9 @@ use tenancy::{Env, NS, Repo, application, condition, exists};
 const CONFIGMAP: &str =
     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: edge-settings\ndata:\n  region: north\n";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "e2e: boots two embedded control planes and runs the Application controller"]
-async fn an_application_syncs_to_a_second_cluster_through_a_cluster_secret() {
-    let env = Env::start(|_| {}).await;
-    let target = fjord_e2e::TestCluster::start()
-        .await
-        .expect("second cluster starts");
-    let target_client = fjord_e2e::client(&target).await;
+/// Registers `target` as cluster `edge` through an Argo CD cluster Secret (bearer token and
+/// CA) in the controller's namespace; returns the CA.
+async fn register_cluster(env: &Env, target: &fjord_e2e::TestCluster) -> String {
     let server = target.server();
     let ca_pem = server
         .ca_pem
@@ -66,7 +61,106 @@ async fn an_application_syncs_to_a_second_cluster_through_a_cluster_secret() {
         .create(&PostParams::default(), &secret)
         .await
         .expect("the cluster Secret is created");
+    ca_pem
+}
 
+const WIDGET_CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+";
+
+const PROBE_TEMPLATE: &str = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: capabilities
+data:
+  widgets: {{ if .Capabilities.APIVersions.Has \"example.com/v1\" }}served{{ else }}absent{{ end }}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: boots two embedded control planes and runs the Application controller and helm"]
+async fn helm_renders_with_the_destination_clusters_capabilities() {
+    let env = Env::start(|c| c.helm_binary = Some(tenancy::common::helm_binary())).await;
+    let target = fjord_e2e::TestCluster::start()
+        .await
+        .expect("second cluster starts");
+    register_cluster(&env, &target).await;
+    // Only the second cluster serves example.com/v1.
+    let crd = target.scratch().join("widget-crd.yaml");
+    std::fs::write(&crd, WIDGET_CRD).unwrap();
+    target
+        .kubectl_ok("1.32", &["apply", "-f", crd.to_str().unwrap()])
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !target
+        .kubectl("1.32", &["get", "widgets", "-A"])
+        .is_ok_and(|o| o.status.success())
+    {
+        assert!(Instant::now() < deadline, "the Widget kind is never served");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let repo = Repo::new(
+        &env.tc.scratch().join("git"),
+        "repo",
+        &[
+            (
+                "probe/Chart.yaml",
+                "apiVersion: v2\nname: probe\nversion: 0.1.0\n",
+            ),
+            ("probe/templates/cm.yaml", PROBE_TEMPLATE),
+        ],
+    );
+    let commit = repo.head();
+    for (name, destination) in [
+        ("probe-edge", json!({"name": "edge", "namespace": "probe"})),
+        (
+            "probe-local",
+            json!({"server": "https://kubernetes.default.svc", "namespace": "probe"}),
+        ),
+    ] {
+        let app = application(name, "default", &repo.url(), "probe", destination);
+        env.apps.create(&PostParams::default(), &app).await.unwrap();
+        env.synced_healthy(name, &commit).await;
+    }
+    let remote: Api<ConfigMap> = Api::namespaced(fjord_e2e::client(&target).await, "probe");
+    let local: Api<ConfigMap> = Api::namespaced(env.client.clone(), "probe");
+    let widgets = |cm: ConfigMap| cm.data.unwrap()["widgets"].clone();
+    assert_eq!(
+        widgets(remote.get("capabilities").await.unwrap()),
+        "served",
+        "the second cluster's discovery"
+    );
+    assert_eq!(
+        widgets(local.get("capabilities").await.unwrap()),
+        "absent",
+        "the controller's own cluster's discovery"
+    );
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: boots two embedded control planes and runs the Application controller"]
+async fn an_application_syncs_to_a_second_cluster_through_a_cluster_secret() {
+    let env = Env::start(|_| {}).await;
+    let target = fjord_e2e::TestCluster::start()
+        .await
+        .expect("second cluster starts");
+    let target_client = fjord_e2e::client(&target).await;
+    let server = target.server();
+    let ca_pem = register_cluster(&env, &target).await;
     let repo = Repo::new(
         &env.tc.scratch().join("git"),
         "repo",

@@ -181,3 +181,21 @@ impl RunningController {
         }
     }
 }
+
+/// helm from `$FJORD_HELM`, else `$FJORD_INTEROP_DIR/helm/helm` (default
+/// `<workspace>/target/interop`, where `scripts/install-test-deps` puts it); fails loudly.
+pub fn helm_binary() -> PathBuf {
+    let path = match std::env::var_os("FJORD_HELM") {
+        Some(p) => PathBuf::from(p),
+        None => match std::env::var_os("FJORD_INTEROP_DIR") {
+            Some(dir) => PathBuf::from(dir).join("helm/helm"),
+            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/interop/helm/helm"),
+        },
+    };
+    assert!(
+        path.is_file(),
+        "helm not found at {} (set FJORD_HELM or run scripts/install-test-deps)",
+        path.display()
+    );
+    path
+}

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,25 +17,7 @@ use kube::api::PostParams;
 #[path = "../common/mod.rs"]
 mod common;
 use common::{RunningController, gitops_cluster, quick_config};
-pub use common::{TestRepo as GitRepo, wait_app, write_files};
-
-/// helm from `$FJORD_HELM`, else `$FJORD_INTEROP_DIR/helm/helm` (default
-/// `<workspace>/target/interop`); fails loudly.
-pub fn helm_binary() -> PathBuf {
-    let path = match std::env::var_os("FJORD_HELM") {
-        Some(p) => PathBuf::from(p),
-        None => match std::env::var_os("FJORD_INTEROP_DIR") {
-            Some(dir) => PathBuf::from(dir).join("helm/helm"),
-            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/interop/helm/helm"),
-        },
-    };
-    assert!(
-        path.is_file(),
-        "helm not found at {} (set FJORD_HELM or run scripts/install-test-deps)",
-        path.display()
-    );
-    path
-}
+pub use common::{TestRepo as GitRepo, helm_binary, wait_app, write_files};
 
 /// Runs helm with a private home under `home`; returns stdout.
 pub fn run_helm(args: &[&str], cwd: &Path, home: &Path) -> String {

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 pub const NS: &str = "argocd";
 
 #[path = "../common/mod.rs"]
-mod common;
+pub mod common;
 pub use common::TestRepo as Repo;
 use common::{RunningController, quick_config};
 

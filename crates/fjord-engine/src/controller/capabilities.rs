@@ -8,14 +8,15 @@ use super::{ControllerError, kube_err};
 use crate::render::Capabilities;
 use kube::Client;
 use kube::discovery::Discovery;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The last discovery result, and which Applications render Helm.
 #[derive(Default)]
 pub(crate) struct CapabilitiesCache {
-    last: Mutex<Option<(Instant, Arc<Capabilities>)>>,
+    /// By destination cluster (its API server URL): each cluster has its own version and kinds.
+    last: Mutex<HashMap<String, (Instant, Arc<Capabilities>)>>,
     helm_apps: Mutex<HashSet<String>>,
 }
 
@@ -39,6 +40,7 @@ impl CapabilitiesCache {
     /// The cluster's capabilities, read again when older than `ttl`.
     pub(crate) async fn get(
         &self,
+        cluster: &str,
         client: &Client,
         ttl: Duration,
     ) -> Result<Arc<Capabilities>, ControllerError> {
@@ -46,17 +48,16 @@ impl CapabilitiesCache {
             .last
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
+            .get(cluster)
             && at.elapsed() < ttl
         {
             return Ok(Arc::clone(caps));
         }
         let caps = Arc::new(discover(client).await?);
-        *self
-            .last
+        self.last
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some((Instant::now(), Arc::clone(&caps)));
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(cluster.to_string(), (Instant::now(), Arc::clone(&caps)));
         Ok(caps)
     }
 }

@@ -109,7 +109,7 @@ pub(crate) async fn load_target(
     let mut target_app = app.clone();
     target_app.spec.source = Some(source.clone());
     target_app.spec.sources.clear();
-    let fetched = match fetch_and_render(ctx, &target_app, None).await? {
+    let fetched = match fetch_and_render(ctx, cluster, &target_app, None).await? {
         Ok(f) => f,
         Err(failure) => return Ok(Err(failure.message)),
     };

@@ -125,7 +125,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     };
     let refresh = Refresh::from_annotation(app.annotation(ANNOTATION_REFRESH));
     let app_key = format!("{}/{}", app.namespace(), app.name());
-    let fetched = match fetch_and_render(ctx, app, refresh).await? {
+    let fetched = match fetch_and_render(ctx, &cluster, app, refresh).await? {
         Ok(f) => f,
         Err(failure) => {
             return fail(

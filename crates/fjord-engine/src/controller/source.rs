@@ -107,9 +107,11 @@ pub(crate) fn check_sources(spec: &ApplicationSpec) -> Result<Vec<SourceRole>, S
     plan(&sources)
 }
 
-/// Resolves, fetches and renders every source of `app` (blocking, off the runtime).
+/// Resolves, fetches and renders every source of `app` (blocking, off the runtime); Helm's
+/// `.Capabilities` come from the destination `cluster`.
 pub(crate) async fn fetch_and_render(
     ctx: &Arc<Context>,
+    cluster: &super::clusters::Cluster,
     app: &Application,
     refresh: Option<Refresh>,
 ) -> Result<Result<Fetched, SourceFailure>, ControllerError> {
@@ -138,7 +140,7 @@ pub(crate) async fn fetch_and_render(
         let capabilities = if with_capabilities {
             Some(
                 ctx.capabilities
-                    .get(&ctx.client, ctx.config.poll_interval)
+                    .get(&cluster.server, &cluster.client, ctx.config.poll_interval)
                     .await?,
             )
         } else {
