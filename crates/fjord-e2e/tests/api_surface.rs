@@ -261,3 +261,80 @@ async fn a_watch_from_a_compacted_revision_gets_410_in_the_stream() {
         other => panic!("expected an in-stream 410, got {other:?}"),
     }
 }
+
+/// A one-route HTTP server on loopback: `/small` answers a short text, `/huge` 4 MiB.
+async fn endpoint() -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let n = conn.read(&mut buf).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]).to_string();
+                let body = if request.starts_with("GET /huge") {
+                    vec![b'x'; 4 * 1024 * 1024]
+                } else {
+                    format!("hello from {}", request.lines().next().unwrap_or("")).into_bytes()
+                };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(head.as_bytes()).await;
+                let _ = conn.write_all(&body).await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: boots the embedded control plane"]
+async fn the_service_proxy_reaches_endpoints_and_bounds_what_it_relays() {
+    let tc = TestCluster::start().await.unwrap();
+    let c = client(&tc).await;
+    let port = endpoint().await;
+    let params = PatchParams::apply("test").force();
+    let services: Api<k8s_openapi::api::core::v1::Service> = Api::default_namespaced(c.clone());
+    let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"ports": [{"name": "http", "port": 80}]}});
+    services
+        .patch("web", &params, &Patch::Apply(&service))
+        .await
+        .unwrap();
+    let endpoints: Api<k8s_openapi::api::core::v1::Endpoints> = Api::default_namespaced(c.clone());
+    let ep = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "web"},
+        "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "http", "port": port}]}]});
+    endpoints
+        .patch("web", &params, &Patch::Apply(&ep))
+        .await
+        .unwrap();
+    let get = |path: &str| {
+        let c = c.clone();
+        let path = path.to_string();
+        async move {
+            let request = http::Request::get(path).body(Vec::new()).unwrap();
+            c.request_text(request).await
+        }
+    };
+    let text = get("/api/v1/namespaces/default/services/web:http/proxy/small?x=1")
+        .await
+        .expect("the endpoint answers through the proxy");
+    assert_eq!(text, "hello from GET /small?x=1 HTTP/1.1");
+    let err = get("/api/v1/namespaces/default/services/web/proxy/huge")
+        .await
+        .expect_err("a 4 MiB answer is not relayed");
+    assert!(
+        err.to_string().contains("502") || err.to_string().contains("BadGateway"),
+        "{err}"
+    );
+    let err = get("/api/v1/namespaces/default/services/missing/proxy/small")
+        .await
+        .expect_err("no such Service");
+    assert!(
+        err.to_string().contains("404") || err.to_string().contains("not found"),
+        "{err}"
+    );
+}

@@ -162,6 +162,11 @@ impl ApiError {
         ApiError::new(500, "InternalError", message)
     }
 
+    /// 502 BadGateway (a proxied endpoint's answer that cannot be relayed).
+    pub fn bad_gateway(message: impl Into<String>) -> ApiError {
+        ApiError::new(502, "BadGateway", message)
+    }
+
     /// 503 ServiceUnavailable (a proxied service with no endpoint, or one that did not answer).
     pub fn service_unavailable(message: impl Into<String>) -> ApiError {
         ApiError::new(503, "ServiceUnavailable", message)

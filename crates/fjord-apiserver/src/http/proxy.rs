@@ -179,10 +179,14 @@ pub async fn serve(
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         let (parts, body) = answer.into_parts();
-        let bytes = body
+        // Relayed whole, so bounded: an endpoint cannot make the API server hold an unbounded
+        // answer in memory.
+        let bytes = http_body_util::Limited::new(body, MAX_BODY_BYTES)
             .collect()
             .await
-            .map_err(|e| unreachable(e.to_string()))?
+            .map_err(|e| {
+                ApiError::bad_gateway(format!("the endpoint's answer cannot be relayed: {e}"))
+            })?
             .to_bytes();
         Ok::<_, ApiError>((parts, bytes))
     };

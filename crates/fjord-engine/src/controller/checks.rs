@@ -106,21 +106,31 @@ impl SourceChecks {
     }
 
     /// Repeats every tracked check that is `poll_interval` old and returns the Applications
-    /// whose revision moved. Blocking; a failed check is logged and tried at the next poll.
-    pub(crate) fn poll(&self, poll_interval: Duration) -> Vec<String> {
-        let work: Vec<(String, Recheck, Vec<String>)> = self
-            .tracked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(k, t)| {
-                (
-                    k.clone(),
-                    t.recheck.clone(),
-                    t.apps.iter().cloned().collect(),
-                )
-            })
-            .collect();
+    /// whose revision moved. Applications for which `exists` is false are forgotten first, and
+    /// a check no Application uses any more is dropped. Blocking; a failed check is logged and
+    /// tried at the next poll.
+    pub(crate) fn poll(
+        &self,
+        poll_interval: Duration,
+        exists: impl Fn(&str) -> bool,
+    ) -> Vec<String> {
+        let work: Vec<(String, Recheck, Vec<String>)> = {
+            let mut tracked = self.tracked.lock().unwrap_or_else(PoisonError::into_inner);
+            tracked.retain(|_, t| {
+                t.apps.retain(|app| exists(app));
+                !t.apps.is_empty()
+            });
+            tracked
+                .iter()
+                .map(|(k, t)| {
+                    (
+                        k.clone(),
+                        t.recheck.clone(),
+                        t.apps.iter().cloned().collect(),
+                    )
+                })
+                .collect()
+        };
         let mut moved = Vec::new();
         for (key, recheck, apps) in work {
             let before = self.last(&key).map(|c| c.commit);
@@ -229,19 +239,39 @@ mod tests {
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert!(
-            checks.poll(MINUTE).is_empty(),
+            checks.poll(MINUTE, |_| true).is_empty(),
             "a fresh check is not repeated"
         );
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        assert!(checks.poll(Duration::ZERO).is_empty(), "nothing moved");
+        assert!(
+            checks.poll(Duration::ZERO, |_| true).is_empty(),
+            "nothing moved"
+        );
         *head.lock().unwrap() = "b".into();
         assert_eq!(
-            checks.poll(Duration::ZERO),
+            checks.poll(Duration::ZERO, |_| true),
             vec!["argocd/one", "argocd/two"]
         );
-        assert!(checks.poll(Duration::ZERO).is_empty(), "reported once");
+        assert!(
+            checks.poll(Duration::ZERO, |_| true).is_empty(),
+            "reported once"
+        );
         let c = checks.resolve("r@HEAD", false, MINUTE, || recheck());
         assert_eq!(c.unwrap(), "b", "reconciles reuse what the poller saw");
+        // Deleted Applications are forgotten; a check nobody uses is not repeated.
+        *head.lock().unwrap() = "c".into();
+        assert_eq!(
+            checks.poll(Duration::ZERO, |app| app == "argocd/two"),
+            vec!["argocd/two"]
+        );
+        let before = calls.load(Ordering::SeqCst);
+        assert!(checks.poll(Duration::ZERO, |_| false).is_empty());
+        assert!(checks.poll(Duration::ZERO, |_| true).is_empty());
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            before,
+            "no check runs for Applications that are gone"
+        );
     }
 
     #[test]

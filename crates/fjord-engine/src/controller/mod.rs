@@ -192,11 +192,11 @@ pub async fn run(
         config,
     });
     tracing::info!(namespace = %ctx.config.namespace, "Application controller started");
-    let poller = tokio::spawn(poll_sources(Arc::clone(&ctx), tx));
     let concurrency = ctx.config.concurrency.max(1);
     let controller = Controller::new(apps, kube::runtime::watcher::Config::default())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     let store = controller.store();
+    let poller = tokio::spawn(poll_sources(Arc::clone(&ctx), store.clone(), tx));
     let ns = ctx.config.namespace.clone();
     // A changed AppProject re-queues its Applications; a changed cluster Secret or
     // `argocd-cm` re-queues them all (destinations and health rules may have changed).
@@ -257,6 +257,7 @@ pub async fn run(
 /// whose revision moved.
 async fn poll_sources(
     ctx: Arc<Context>,
+    apps: kube::runtime::reflector::Store<Application>,
     triggers: futures::channel::mpsc::UnboundedSender<
         kube::runtime::reflector::ObjectRef<Application>,
     >,
@@ -265,9 +266,17 @@ async fn poll_sources(
     loop {
         tokio::time::sleep(interval).await;
         let c = Arc::clone(&ctx);
-        let moved = tokio::task::spawn_blocking(move || c.checks.poll(interval))
-            .await
-            .unwrap_or_default();
+        // Applications deleted since they were tracked stop costing a remote check.
+        let present: std::collections::HashSet<String> = apps
+            .state()
+            .iter()
+            .map(|a| format!("{}/{}", a.namespace(), a.name()))
+            .collect();
+        let moved = tokio::task::spawn_blocking(move || {
+            c.checks.poll(interval, |app| present.contains(app))
+        })
+        .await
+        .unwrap_or_default();
         for app in moved {
             if let Some((ns, name)) = app.split_once('/') {
                 let _ = triggers.unbounded_send(ObjectRef::new(name).within(ns));
