@@ -961,3 +961,217 @@ spec:
             .then_some(())
     });
 }
+
+fn stateful_set(image: &str, replicas: u32, annotations: &str) -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: StatefulSet
+metadata: {{name: web, namespace: life, annotations: {{{annotations}}}}}
+spec:
+  serviceName: web
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers: [{{name: web, image: "{image}"}}]
+  volumeClaimTemplates:
+  - metadata: {{name: data}}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {{requests: {{storage: 1Gi}}}}
+"#
+    )
+}
+
+fn pod_names(tc: &TestCluster, selector: &str) -> Vec<String> {
+    let mut names: Vec<String> = items(&get(tc, &["pods", "-n", "life", "-l", selector]))
+        .iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: boots the embedded control plane"]
+async fn statefulsets_run_ordered_pods_and_roll_them_from_the_highest_ordinal() {
+    let tc = cluster().await;
+    apply(&tc, "sts.yaml", &stateful_set("nginx:1.25", 3, ""), &[]);
+    let rollout = [
+        "rollout",
+        "status",
+        "statefulset/web",
+        "-n",
+        "life",
+        "--timeout=60s",
+    ];
+    k(&tc, &rollout);
+    assert_eq!(pod_names(&tc, "app=web"), ["web-0", "web-1", "web-2"]);
+    let s = get(&tc, &["statefulset", "web", "-n", "life"]);
+    let first = s["status"]["updateRevision"].as_str().unwrap().to_string();
+    assert_eq!(s["status"]["currentRevision"], first.as_str());
+    assert_eq!(s["status"]["readyReplicas"], 3);
+    let p = get(&tc, &["pod", "web-1", "-n", "life"]);
+    assert_eq!(
+        p["metadata"]["labels"]["controller-revision-hash"],
+        first.as_str()
+    );
+    assert_eq!(
+        p["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"],
+        "web-1"
+    );
+    assert_eq!(p["metadata"]["labels"]["apps.kubernetes.io/pod-index"], "1");
+    assert_eq!(p["spec"]["hostname"], "web-1");
+    assert_eq!(p["spec"]["subdomain"], "web");
+    assert_eq!(p["metadata"]["ownerReferences"][0]["kind"], "StatefulSet");
+    for claim in ["data-web-0", "data-web-1", "data-web-2"] {
+        get(&tc, &["pvc", claim, "-n", "life"]);
+    }
+    // OrderedReady: each Pod was created after the one before it was Ready, so the creation
+    // events come in ordinal order.
+    let events = items(&get(
+        &tc,
+        &[
+            "events",
+            "-n",
+            "life",
+            "--field-selector",
+            "involvedObject.name=web,reason=SuccessfulCreate",
+        ],
+    ));
+    let mut created: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["metadata"]["name"].as_str().unwrap().to_string(),
+                e["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    created.sort();
+    let messages: Vec<&str> = created.iter().map(|(_, m)| m.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "create Pod web-0 in StatefulSet web successful",
+            "create Pod web-1 in StatefulSet web successful",
+            "create Pod web-2 in StatefulSet web successful",
+        ]
+    );
+
+    // A new image rolls every Pod to the new revision; the current revision follows at the end.
+    apply(&tc, "sts.yaml", &stateful_set("nginx:1.27", 3, ""), &[]);
+    k(&tc, &rollout);
+    let s = get(&tc, &["statefulset", "web", "-n", "life"]);
+    let second = s["status"]["updateRevision"].as_str().unwrap().to_string();
+    assert_ne!(second, first);
+    assert_eq!(s["status"]["currentRevision"], second.as_str());
+    assert_eq!(s["status"]["updatedReplicas"], 3);
+    for p in items(&get(&tc, &["pods", "-n", "life", "-l", "app=web"])) {
+        assert_eq!(
+            p["metadata"]["labels"]["controller-revision-hash"],
+            second.as_str()
+        );
+        assert_eq!(p["spec"]["containers"][0]["image"], "nginx:1.27");
+    }
+    let history = k(
+        &tc,
+        &["rollout", "history", "statefulset/web", "-n", "life"],
+    );
+    assert!(history.contains('1') && history.contains('2'), "{history}");
+    let revisions = items(&get(&tc, &["controllerrevisions", "-n", "life"]));
+    assert_eq!(revisions.len(), 2, "{revisions:#?}");
+
+    // Scaling down removes the highest ordinals; their claims stay (Retain).
+    k(
+        &tc,
+        &["scale", "statefulset/web", "-n", "life", "--replicas=1"],
+    );
+    eventually("web scaled to one Pod", || {
+        (pod_names(&tc, "app=web") == ["web-0"]).then_some(())
+    });
+    get(&tc, &["pvc", "data-web-2", "-n", "life"]);
+    k(&tc, &rollout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: boots the embedded control plane"]
+async fn failing_statefulsets_stop_at_the_first_pod_and_daemonsets_follow_their_template() {
+    let tc = cluster().await;
+    apply(
+        &tc,
+        "sts.yaml",
+        &stateful_set("nginx:1.25", 3, "fjord.dev/simulate: fail"),
+        &[],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        pod_names(&tc, "app=web"),
+        ["web-0"],
+        "OrderedReady waits for web-0"
+    );
+    let s = get(&tc, &["statefulset", "web", "-n", "life"]);
+    assert!(s["status"]["readyReplicas"].is_null(), "{}", s["status"]);
+    assert_eq!(s["status"]["replicas"], 1);
+
+    let daemon_set = |image: &str, selector: &str| {
+        format!(
+            r#"apiVersion: apps/v1
+kind: DaemonSet
+metadata: {{name: agent, namespace: life}}
+spec:
+  selector: {{matchLabels: {{app: agent}}}}
+  template:
+    metadata: {{labels: {{app: agent}}}}
+    spec:
+      nodeSelector: {{{selector}}}
+      containers: [{{name: agent, image: "{image}"}}]
+"#
+        )
+    };
+    let rollout = [
+        "rollout",
+        "status",
+        "daemonset/agent",
+        "-n",
+        "life",
+        "--timeout=60s",
+    ];
+    apply(
+        &tc,
+        "ds.yaml",
+        &daemon_set("busybox:1.36", "kubernetes.io/os: linux"),
+        &[],
+    );
+    k(&tc, &rollout);
+    let first = pod_names(&tc, "app=agent");
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!(first[0].starts_with("agent-"), "{first:?}");
+    apply(
+        &tc,
+        "ds.yaml",
+        &daemon_set("busybox:1.37", "kubernetes.io/os: linux"),
+        &[],
+    );
+    k(&tc, &rollout);
+    let second = pod_names(&tc, "app=agent");
+    assert_eq!(second.len(), 1);
+    assert_ne!(second, first, "the template change replaced the Pod");
+    let p = get(&tc, &["pod", &second[0], "-n", "life"]);
+    assert_eq!(p["spec"]["containers"][0]["image"], "busybox:1.37");
+    assert_eq!(p["metadata"]["labels"]["pod-template-generation"], "2");
+    // A node selector the node does not match: no Pod is wanted.
+    apply(
+        &tc,
+        "ds.yaml",
+        &daemon_set("busybox:1.37", "kubernetes.io/os: windows"),
+        &[],
+    );
+    eventually("the agent Pod removed", || {
+        pod_names(&tc, "app=agent").is_empty().then_some(())
+    });
+    let d = get(&tc, &["daemonset", "agent", "-n", "life"]);
+    assert_eq!(d["status"]["desiredNumberScheduled"], 0);
+}

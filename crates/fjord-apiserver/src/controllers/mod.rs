@@ -6,8 +6,9 @@
 //!
 //! - the garbage collector: ownerReferences with Background, Foreground (`foregroundDeletion`) and
 //!   Orphan (`orphan`) propagation (`garbage_collector`);
-//! - Deployment → ReplicaSet (`pod-template-hash`) → Pods, StatefulSet and DaemonSet status (one
-//!   pretend node) (`workloads`), Job → Pods (`jobs`), and the kubelet that runs Pods (`kubelet`);
+//! - Deployment → ReplicaSet (`pod-template-hash`) → Pods (`deployments`, `workloads`),
+//!   StatefulSet and DaemonSet → Pods on one pretend node, with ControllerRevisions (`sets`),
+//!   Job → Pods (`jobs`), and the kubelet that runs Pods (`kubelet`);
 //! - the `default` ServiceAccount of every namespace;
 //! - storage and load balancers (`infrastructure`): PVCs get `Bound`, LoadBalancer Services and
 //!   Ingresses an address.
@@ -29,6 +30,7 @@ mod infrastructure;
 mod jobs;
 mod kubelet;
 mod runner;
+mod sets;
 mod workloads;
 
 use std::sync::Arc;
@@ -46,7 +48,7 @@ use crate::rest::Api;
 /// - Job: each of its Pods fails (`phase: Failed`, exit code 1) `ready_delay` after it appears and
 ///   is replaced, until `backoffLimit + 1` have failed; then the Job gets `failed: backoffLimit +
 ///   1` and the conditions `FailureTarget` and `Failed`, reason `BackoffLimitExceeded`.
-/// - StatefulSet / DaemonSet: ready counts stay 0.
+/// - StatefulSet / DaemonSet: their Pods never become Ready, so ready counts stay 0.
 pub const SIMULATE_ANNOTATION: &str = "fjord.dev/simulate";
 
 /// The field manager of controller writes.

@@ -184,6 +184,17 @@ impl Controllers {
             if let Some(o) = owner_key("batch/jobs/", "Job") {
                 self.queue.insert(Work::Job(o));
             }
+            if let (Some((prefix, name)), Some(ns)) = (
+                super::sets::set_owner(obj),
+                object::meta_str(obj, "namespace"),
+            ) {
+                let set = format!("{prefix}{ns}/{name}");
+                if prefix.starts_with("apps/statefulsets/") {
+                    self.queue.insert(Work::StatefulSet(set));
+                } else {
+                    self.queue.insert(Work::DaemonSet(set));
+                }
+            }
         } else if key.starts_with("apps/statefulsets/") && exists {
             self.queue.insert(Work::StatefulSet(k));
         } else if key.starts_with("apps/daemonsets/") && exists {

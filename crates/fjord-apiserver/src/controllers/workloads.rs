@@ -1,18 +1,39 @@
-//! The simulated workload controllers: Deployment → ReplicaSet → Pods, StatefulSet and DaemonSet
-//! status (one pretend node, no Pods), and the `default` ServiceAccount of every namespace
-//! (Deployments are in `deployments`, Jobs in `jobs`). Each step reads the object, makes at most a few writes, and
+//! The simulated workload controllers' shared parts, ReplicaSet → Pods, and the `default`
+//! ServiceAccount of every namespace (Deployments are in `deployments`, StatefulSets and
+//! DaemonSets in `sets`, Jobs in `jobs`). Each step reads the object, makes at most a few writes, and
 //! writes status only when it changed, so the events of its own writes settle.
 
 use super::events::{EventRecord, Severity};
 use serde_json::{Map, Value, json};
 
-use super::runner::{Controllers, StepResult, Work};
+use super::runner::{Controllers, StepResult};
 use super::{CONTROLLER_MANAGER, SIMULATE_ANNOTATION};
 use crate::object;
 use crate::store::StoredObject;
 
 /// The alphabet of generated names (no vowels, no confusable digits).
 const SAFE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// Who a new Pod is: its name, the labels its controller adds to the template's, and (for a
+/// StatefulSet's pods) its hostname and subdomain.
+pub(super) struct PodIdentity {
+    pub name: String,
+    /// Whether `generateName` is recorded too (pods of ReplicaSets, Jobs and DaemonSets).
+    pub generate_name: bool,
+    pub labels: Vec<(String, String)>,
+    pub hostname: Option<(String, String)>,
+}
+
+impl Default for PodIdentity {
+    fn default() -> Self {
+        PodIdentity {
+            name: String::new(),
+            generate_name: true,
+            labels: Vec::new(),
+            hostname: None,
+        }
+    }
+}
 
 /// The owner reference with `controller: true`.
 pub(super) fn controller_ref(obj: &Value) -> Option<&Value> {
@@ -141,12 +162,34 @@ impl Controllers {
             .collect()
     }
 
-    /// Creates a Pod from `owner`'s `spec.template`, owned (as controller) by `owner`, on the node.
+    /// Creates a Pod from `owner`'s `spec.template`, owned (as controller) by `owner`, on the node,
+    /// named `<owner>-<random>`.
     pub(super) async fn create_pod(
         &self,
         owner: &Value,
         api_version: &str,
         kind: &str,
+    ) -> StepResult {
+        let name = format!(
+            "{}-{}",
+            object::name(owner),
+            &uuid::Uuid::new_v4().simple().to_string()[..5]
+        );
+        let identity = PodIdentity {
+            name,
+            ..PodIdentity::default()
+        };
+        self.create_pod_as(owner, api_version, kind, identity).await
+    }
+
+    /// Creates a Pod from `owner`'s `spec.template` with the given name, extra labels and
+    /// hostname (a StatefulSet's pods have stable names and identities).
+    pub(super) async fn create_pod_as(
+        &self,
+        owner: &Value,
+        api_version: &str,
+        kind: &str,
+        identity: PodIdentity,
     ) -> StepResult {
         let Some(rt) = self.api.type_of("v1", "Pod") else {
             return Ok(());
@@ -156,21 +199,28 @@ impl Controllers {
             .cloned()
             .unwrap_or(json!({}));
         let mut meta = template.get("metadata").cloned().unwrap_or(json!({}));
+        let pod_name = identity.name;
+        if identity.generate_name {
+            meta["generateName"] = json!(format!("{}-", object::name(owner)));
+        }
         // Named here rather than by generateName, so the event can say which Pod was created.
-        let pod_name = format!(
-            "{}-{}",
-            object::name(owner),
-            &uuid::Uuid::new_v4().simple().to_string()[..5]
-        );
-        meta["generateName"] = json!(format!("{}-", object::name(owner)));
         meta["name"] = json!(pod_name);
         meta["namespace"] = json!(object::meta_str(owner, "namespace"));
         meta["ownerReferences"] = json!([owner_ref(owner, api_version, kind)]);
+        for (k, v) in identity.labels {
+            meta["labels"][k] = json!(v);
+        }
         if let Some(m) = meta.as_object_mut() {
             m.remove("creationTimestamp");
         }
         let mut spec = template.get("spec").cloned().unwrap_or(json!({}));
         spec["nodeName"] = json!(super::kubelet::NODE_NAME);
+        if let Some((hostname, subdomain)) = identity.hostname {
+            spec["hostname"] = json!(hostname);
+            if !subdomain.is_empty() {
+                spec["subdomain"] = json!(subdomain);
+            }
+        }
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec});
         self.api
             .controller_create(&rt, pod, CONTROLLER_MANAGER)
@@ -182,10 +232,17 @@ impl Controllers {
             "DaemonSet" => "daemonset-controller",
             _ => CONTROLLER_MANAGER,
         };
+        let message = match kind {
+            "StatefulSet" => format!(
+                "create Pod {pod_name} in StatefulSet {} successful",
+                object::name(owner)
+            ),
+            _ => format!("Created pod: {pod_name}"),
+        };
         let record = EventRecord {
             severity: Severity::Normal,
             reason: "SuccessfulCreate",
-            message: format!("Created pod: {pod_name}"),
+            message,
             component,
         };
         self.api.record_event(owner, record).await;
@@ -280,78 +337,6 @@ impl Controllers {
                 m,
                 &["fullyLabeledReplicas", "readyReplicas", "availableReplicas"],
             );
-        }
-        self.write_status(&stored, status, CONTROLLER_MANAGER).await
-    }
-
-    /// StatefulSet: all replicas ready `ready_delay` after each new generation (none with the
-    /// failure annotation).
-    pub(super) async fn stateful_set(&mut self, key: &str) -> StepResult {
-        let Some(stored) = self.api.store.get(key) else {
-            return Ok(());
-        };
-        let s = stored.value.clone();
-        if object::is_deleting(&s) {
-            return Ok(());
-        }
-        let generation = int_at(&s, "/metadata/generation").unwrap_or(1);
-        let desired = int_at(&s, "/spec/replicas").unwrap_or(1);
-        let elapsed = self.elapsed(key, &generation.to_string());
-        let delay = self.options.ready_delay;
-        let up = self.wake_at(elapsed, delay, Work::StatefulSet(key.to_string()));
-        let ready = if up && !simulated_failure(&s) {
-            desired
-        } else {
-            0
-        };
-        let revision = format!(
-            "{}-{}",
-            object::name(&s),
-            template_hash(s.pointer("/spec/template").unwrap_or(&Value::Null))
-        );
-        let mut status = json!({
-            "observedGeneration": generation,
-            "replicas": desired,
-            "readyReplicas": ready,
-            "currentReplicas": desired,
-            "updatedReplicas": desired,
-            "availableReplicas": ready,
-            "currentRevision": revision,
-            "updateRevision": revision,
-            "collisionCount": 0,
-        });
-        if let Some(m) = status.as_object_mut() {
-            omit_zero(m, &["readyReplicas", "currentReplicas", "updatedReplicas"]);
-        }
-        self.write_status(&stored, status, CONTROLLER_MANAGER).await
-    }
-
-    /// DaemonSet: one pretend node, its pod ready `ready_delay` after each new generation.
-    pub(super) async fn daemon_set(&mut self, key: &str) -> StepResult {
-        let Some(stored) = self.api.store.get(key) else {
-            return Ok(());
-        };
-        let s = stored.value.clone();
-        if object::is_deleting(&s) {
-            return Ok(());
-        }
-        let generation = int_at(&s, "/metadata/generation").unwrap_or(1);
-        let elapsed = self.elapsed(key, &generation.to_string());
-        let delay = self.options.ready_delay;
-        let up = self.wake_at(elapsed, delay, Work::DaemonSet(key.to_string()));
-        let ready = i64::from(up && !simulated_failure(&s));
-        let mut status = json!({
-            "currentNumberScheduled": 1,
-            "numberMisscheduled": 0,
-            "desiredNumberScheduled": 1,
-            "numberReady": ready,
-            "observedGeneration": generation,
-            "updatedNumberScheduled": 1,
-            "numberAvailable": ready,
-            "numberUnavailable": 1 - ready,
-        });
-        if let Some(m) = status.as_object_mut() {
-            omit_zero(m, &["numberAvailable", "numberUnavailable"]);
         }
         self.write_status(&stored, status, CONTROLLER_MANAGER).await
     }
