@@ -137,13 +137,14 @@ pub async fn managed(
 }
 
 /// Kinds whose objects are commonly owned by managed resources.
-const CHILD_KINDS: [(&str, &str, &str); 3] = [
+const CHILD_KINDS: [(&str, &str, &str); 4] = [
     ("apps", "v1", "ReplicaSet"),
+    ("apps", "v1", "ControllerRevision"),
     ("", "v1", "Pod"),
     ("batch", "v1", "Job"),
 ];
 
-/// Candidate children: ReplicaSets, Pods and Jobs in the managed resources' namespaces.
+/// Candidate children: ReplicaSets, ControllerRevisions, Pods and Jobs in the managed resources' namespaces.
 pub async fn child_candidates(
     client: &kube::Client,
     kinds: &Kinds,
