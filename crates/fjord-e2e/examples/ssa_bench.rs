@@ -69,16 +69,35 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn report(what: &str, mut lat: Vec<Duration>, wall: Duration) {
+/// CPU seconds this process (client and server) has used so far.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may contain spaces): utime and stime are the 12th
+    // and 13th of them, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Prints latency percentiles, throughput and CPU per operation (`cpu`: CPU seconds of the run,
+/// client and server together, which load on the machine inflates far less than latency).
+fn report(what: &str, mut lat: Vec<Duration>, wall: Duration, cpu: f64) {
     lat.sort();
     println!(
-        "{what:<34} n={:<5} p50={:>7.2?} p95={:>7.2?} p99={:>7.2?} max={:>7.2?} throughput={:>7.1}/s",
+        "{what:<34} n={:<5} p50={:>7.2?} p95={:>7.2?} p99={:>7.2?} max={:>7.2?} throughput={:>7.1}/s cpu/op={:.0}µs",
         lat.len(),
         percentile(&lat, 0.5),
         percentile(&lat, 0.95),
         percentile(&lat, 0.99),
         lat.last().copied().unwrap_or_default(),
-        lat.len() as f64 / wall.as_secs_f64()
+        lat.len() as f64 / wall.as_secs_f64(),
+        cpu * 1e6 / lat.len().max(1) as f64
     );
 }
 
@@ -110,27 +129,40 @@ async fn main() -> anyhow::Result<()> {
 
     let mut lat = Vec::with_capacity(n);
     let wall = Instant::now();
+    let cpu = cpu_seconds();
     for _ in 0..n {
         let t = Instant::now();
         api.patch("web", &params, &Patch::Apply(deployment("web", 0)))
             .await?;
         lat.push(t.elapsed());
     }
-    report("no-op apply (sequential)", lat, wall.elapsed());
+    report(
+        "no-op apply (sequential)",
+        lat,
+        wall.elapsed(),
+        cpu_seconds() - cpu,
+    );
 
     let mut lat = Vec::with_capacity(n);
     let wall = Instant::now();
+    let cpu = cpu_seconds();
     for i in 1..=n {
         let t = Instant::now();
         api.patch("web", &params, &Patch::Apply(deployment("web", i)))
             .await?;
         lat.push(t.elapsed());
     }
-    report("changing apply (sequential)", lat, wall.elapsed());
+    report(
+        "changing apply (sequential)",
+        lat,
+        wall.elapsed(),
+        cpu_seconds() - cpu,
+    );
 
     let workers = 8;
     let per = n / workers;
     let wall = Instant::now();
+    let cpu = cpu_seconds();
     let mut tasks = Vec::new();
     for w in 0..workers {
         let api = api.clone();
@@ -155,6 +187,7 @@ async fn main() -> anyhow::Result<()> {
         &format!("changing apply ({workers} concurrent)"),
         lat,
         wall.elapsed(),
+        cpu_seconds() - cpu,
     );
     server.shutdown().await;
     Ok(())

@@ -271,7 +271,7 @@ impl Api {
                     self.set_allocated_values(rt, Some(&cur.value), &mut new)?;
                     crate::immutable::check_update(rt, &cur.value, &new)?;
                     crate::immutable::check_object(rt, &new)?;
-                    if same_but_manager_times(&cur.value, &new) {
+                    if lifecycle::same_content_but(&cur.value, &new, true) {
                         // What the apply changed, defaulting changed back (`0.5` → `500m`); only
                         // managedFields times would change, which alone never makes a write.
                         return Ok(json_response_with_warnings(
@@ -299,9 +299,9 @@ impl Api {
                 Err(e) if e.code == 409 => continue,
                 Err(e) => return Err(e),
                 Ok((code, stored, wrote)) => {
-                    let mut body = (*stored.value).clone();
+                    let mut body = std::borrow::Cow::Borrowed(&*stored.value);
                     if dry_run && code == StatusCode::CREATED {
-                        object::meta_mut(&mut body).remove("resourceVersion");
+                        object::meta_mut(body.to_mut()).remove("resourceVersion");
                     }
                     if wrote && !dry_run {
                         self.after_write(rt, &stored).await;
@@ -316,21 +316,4 @@ impl Api {
         }
         Err(ApiError::conflict(rt, &name))
     }
-}
-
-/// Whether `new` equals `current` but for managedFields times (and resourceVersion).
-fn same_but_manager_times(current: &Value, new: &Value) -> bool {
-    let strip = |v: &Value| {
-        let mut v = v.clone();
-        if let Some(entries) = v
-            .pointer_mut("/metadata/managedFields")
-            .and_then(Value::as_array_mut)
-        {
-            for e in entries.iter_mut().filter_map(Value::as_object_mut) {
-                e.remove("time");
-            }
-        }
-        v
-    };
-    lifecycle::same_content(&strip(current), &strip(new))
 }

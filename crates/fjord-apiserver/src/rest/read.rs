@@ -1,5 +1,7 @@
 //! get and list.
 
+use std::borrow::Cow;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -56,19 +58,35 @@ impl Api {
         let value = self.as_served_version(req, &obj.value);
         let body = match repr {
             Representation::Full => value,
-            Representation::Metadata => partial_metadata(&value),
-            Representation::Table => table::table(&req.rt, &[value], obj.rev, None, true),
+            Representation::Metadata => Cow::Owned(partial_metadata(&value)),
+            Representation::Table => Cow::Owned(table::table(
+                &req.rt,
+                &[value.into_owned()],
+                obj.rev,
+                None,
+                true,
+            )),
         };
         Ok(json_response(StatusCode::OK, &body))
     }
 
     /// An object as the requested version serves it (CRD versions differ only in apiVersion).
-    pub(crate) fn as_served_version(&self, req: &ResourceRequest, v: &Value) -> Value {
+    /// Borrowed when the stored apiVersion is already the served one (always for built-ins), so
+    /// that reads and watch events do not copy the object.
+    pub(crate) fn as_served_version<'a>(
+        &self,
+        req: &ResourceRequest,
+        v: &'a Value,
+    ) -> Cow<'a, Value> {
+        let served = req.rt.api_version();
+        if v.get("apiVersion").and_then(Value::as_str) == Some(served.as_str()) || !v.is_object() {
+            return Cow::Borrowed(v);
+        }
         let mut v = v.clone();
         if let Some(obj) = v.as_object_mut() {
-            obj.insert("apiVersion".into(), Value::String(req.rt.api_version()));
+            obj.insert("apiVersion".into(), Value::String(served));
         }
-        v
+        Cow::Owned(v)
     }
 
     /// LIST of a collection.
@@ -117,7 +135,7 @@ impl Api {
         }
         let values: Vec<Value> = items
             .iter()
-            .map(|o| self.as_served_version(req, &o.value))
+            .map(|o| self.as_served_version(req, &o.value).into_owned())
             .collect();
         let body = match repr {
             Representation::Table => {

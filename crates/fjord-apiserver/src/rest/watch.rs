@@ -4,6 +4,7 @@
 //! log is answered in-stream with an ERROR event carrying a 410 Status (kube-rs re-lists only on
 //! that; an HTTP 410 would make it retry the same revision forever).
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -174,7 +175,7 @@ impl WatchStream {
             match self.api.store.events_after(last, &prefix) {
                 Err(gone) => {
                     let status = ApiError::expired(gone.to_string()).status();
-                    let _ = self.raw("ERROR", status).await;
+                    let _ = self.raw("ERROR", &status).await;
                     return;
                 }
                 Ok((events, upto)) => {
@@ -232,17 +233,23 @@ impl WatchStream {
         let served = self.api.as_served_version(&self.req, object);
         let body = match self.repr {
             Representation::Full => served,
-            Representation::Metadata => partial_metadata(&served),
+            Representation::Metadata => Cow::Owned(partial_metadata(&served)),
             Representation::Table => {
                 let rev = crate::object::meta_str(&served, "resourceVersion")
                     .and_then(|r| r.parse().ok())
                     .unwrap_or(0);
                 let with_columns = !self.sent_columns;
                 self.sent_columns = true;
-                table::table(&self.req.rt, &[served], rev, None, with_columns)
+                Cow::Owned(table::table(
+                    &self.req.rt,
+                    &[served.into_owned()],
+                    rev,
+                    None,
+                    with_columns,
+                ))
             }
         };
-        self.raw(kind, body).await
+        self.raw(kind, &body).await
     }
 
     async fn bookmark(&self, rev: u64, initial_events_end: bool) -> Result<(), Closed> {
@@ -255,13 +262,21 @@ impl WatchStream {
             "apiVersion": self.req.rt.api_version(),
             "metadata": metadata,
         });
-        self.raw("BOOKMARK", object).await
+        self.raw("BOOKMARK", &object).await
     }
 
-    async fn raw(&self, kind: &str, object: Value) -> Result<(), Closed> {
-        let mut line =
-            serde_json::to_vec(&json!({"type": kind, "object": object})).map_err(|_| Closed)?;
+    async fn raw(&self, kind: &str, object: &Value) -> Result<(), Closed> {
+        let event = WatchEventLine { kind, object };
+        let mut line = serde_json::to_vec(&event).map_err(|_| Closed)?;
         line.push(b'\n');
         self.tx.send(Bytes::from(line)).await.map_err(|_| Closed)
     }
+}
+
+/// One line of a watch stream, serialised from borrowed parts (`json!` would copy the object).
+#[derive(serde::Serialize)]
+struct WatchEventLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    object: &'a Value,
 }

@@ -84,10 +84,10 @@ impl Api {
                 dry_run,
             )
             .await?;
-        let mut body = (*stored.value).clone();
+        let mut body = std::borrow::Cow::Borrowed(&*stored.value);
         if dry_run {
             // A dry-run create has no resourceVersion: nothing was stored.
-            object::meta_mut(&mut body).remove("resourceVersion");
+            object::meta_mut(body.to_mut()).remove("resourceVersion");
         } else {
             self.after_write(rt, &stored).await;
         }
