@@ -188,6 +188,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let requests = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let state = Arc::new(HttpState {
         requests: requests.clone(),
+        resource_requests: Default::default(),
         api: api.clone(),
         token: creds.token.clone(),
         server_address: format!("{host}:{}", addr.port()),

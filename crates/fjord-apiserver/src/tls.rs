@@ -201,21 +201,38 @@ impl Credentials {
     }
 }
 
+/// Writes `content` to a temporary file beside `path` and renames it into place, so that a
+/// reader waiting for `path` (a test harness, kubectl) never sees it half written; a private
+/// file is owner-only from its creation.
 fn write_file(path: &Path, content: &str, private: bool) -> Result<(), TlsError> {
+    use std::io::Write;
     let io_err = |source| TlsError::Io {
         action: "writing",
         path: path.to_path_buf(),
         source,
     };
-    std::fs::write(path, content).map_err(io_err)?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     if private {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io_err)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
     }
     #[cfg(not(unix))]
     let _ = private;
-    Ok(())
+    let written = options
+        .open(&temp)
+        .and_then(|mut f| f.write_all(content.as_bytes()))
+        .and_then(|()| std::fs::rename(&temp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written.map_err(io_err)
 }
 
 /// A kubeconfig for `server` (e.g. `https://127.0.0.1:6443`) with the CA (None for plain HTTP)

@@ -52,7 +52,7 @@ pub struct Environment {
 }
 
 /// Both processes' figures at one moment, with the API server's request count.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     /// The controller.
     pub controller: ProcStats,
@@ -62,6 +62,8 @@ pub struct Snapshot {
     pub others_requests: u64,
     /// The store's revision: writes so far, by anyone.
     pub revision: u64,
+    /// Resource requests by `verb resource` (the harness's own included).
+    pub by_resource: std::collections::BTreeMap<String, u64>,
 }
 
 /// The Application resource.
@@ -136,25 +138,47 @@ impl Environment {
             .await
             .context("creating argocd-secret")?;
         let kubeconfig_arg = kubeconfig.display().to_string();
-        let controller = Process::spawn(
+        // `FJORD_BENCH_CONTROLLER_WRAPPER` runs the controller under a profiler, e.g.
+        // `valgrind --tool=massif --massif-out-file=/tmp/massif.out` (its figures then measure
+        // the profiler too; use it to see where memory goes, not for the tables).
+        let wrapper = std::env::var("FJORD_BENCH_CONTROLLER_WRAPPER").unwrap_or_default();
+        let mut wrapper = wrapper.split_whitespace();
+        let fjord_arg = fjord.display().to_string();
+        let (controller_program, mut controller_args) = match wrapper.next() {
+            Some(program) => {
+                let mut args: Vec<&str> = wrapper.collect();
+                args.push(&fjord_arg);
+                (PathBuf::from(program), args)
+            }
+            None => (fjord.to_path_buf(), Vec::new()),
+        };
+        let cache_arg = dir.join("git-cache").display().to_string();
+        let (resync, poll, concurrent) = (
+            timing.resync_seconds.to_string(),
+            timing.poll_seconds.to_string(),
+            timing.concurrent.to_string(),
+        );
+        controller_args.extend([
             "controller",
-            fjord,
-            &[
-                "controller",
-                "--kubeconfig",
-                &kubeconfig_arg,
-                "--repo-cache-dir",
-                &dir.join("git-cache").display().to_string(),
-                "--no-sealed-secrets",
-                "--resync-seconds",
-                &timing.resync_seconds.to_string(),
-                "--poll-seconds",
-                &timing.poll_seconds.to_string(),
-                "--concurrent",
-                &timing.concurrent.to_string(),
-            ],
+            "--kubeconfig",
+            &kubeconfig_arg,
+            "--repo-cache-dir",
+            &cache_arg,
+            "--no-sealed-secrets",
+            "--resync-seconds",
+            &resync,
+            "--poll-seconds",
+            &poll,
+            "--concurrent",
+            &concurrent,
+        ]);
+        let mut controller = Process::spawn(
+            "controller",
+            &controller_program,
+            &controller_args,
             &dir.join("controller.log"),
         )?;
+        controller.graceful_stop = controller_program != fjord;
         let webhook = if with_webhook {
             let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
             let process = Process::spawn(
@@ -202,7 +226,7 @@ impl Environment {
 
     /// The API server's request counter and store revision, read from its `/metrics` (which
     /// counts this request).
-    async fn api_counters(&self) -> Result<(u64, u64)> {
+    async fn api_counters(&self) -> Result<(u64, u64, std::collections::BTreeMap<String, u64>)> {
         let request = http::Request::get("/metrics").body(Vec::new())?;
         let text = self.client.request_text(request).await?;
         self.count_requests(1);
@@ -212,9 +236,28 @@ impl Environment {
                 .and_then(|v| v.trim().parse().ok())
                 .with_context(|| format!("the API server's /metrics has no {name}"))
         };
+        // fjord_apiserver_resource_requests_total{verb="patch",resource="deployments"} 12
+        let by_resource = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("fjord_apiserver_resource_requests_total{"))
+            .filter_map(|l| {
+                let (labels, n) = l.split_once("} ")?;
+                let label = |name: &str| {
+                    labels
+                        .split(',')
+                        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix("=\""))
+                        .map(|v| v.trim_end_matches('"').to_string())
+                };
+                Some((
+                    format!("{} {}", label("verb")?, label("resource")?),
+                    n.trim().parse().ok()?,
+                ))
+            })
+            .collect();
         Ok((
             counter("fjord_apiserver_requests_total")?,
             counter("fjord_apiserver_store_revision")?,
+            by_resource,
         ))
     }
 
@@ -222,9 +265,10 @@ impl Environment {
     pub async fn snapshot(&mut self) -> Result<Snapshot> {
         self.controller.check_running()?;
         self.apiserver.check_running()?;
-        let (total, revision) = self.api_counters().await?;
+        let (total, revision, by_resource) = self.api_counters().await?;
         Ok(Snapshot {
             revision,
+            by_resource,
             controller: self.controller.stats()?,
             apiserver: self.apiserver.stats()?,
             others_requests: total.saturating_sub(self.harness_requests.load(Ordering::Relaxed)),

@@ -13,6 +13,9 @@ pub struct Process {
     /// What it is (`apiserver`, `controller`, ...), for messages.
     pub name: &'static str,
     child: Child,
+    /// Ask it to stop (SIGTERM) and wait before killing it: a profiler around it writes its
+    /// report only when it ends by itself.
+    pub graceful_stop: bool,
 }
 
 /// What `/proc` reports about a process at one moment.
@@ -41,7 +44,11 @@ impl Process {
             .with_context(|| {
                 format!("starting {name}: {} {}", program.display(), args.join(" "))
             })?;
-        Ok(Process { name, child })
+        Ok(Process {
+            name,
+            child,
+            graceful_stop: false,
+        })
     }
 
     /// The process id.
@@ -65,6 +72,17 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
+        if self.graceful_stop {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            for _ in 0..600 {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -72,6 +72,24 @@ fn print_usage(before: &Snapshot, after: &Snapshot, wall: Duration) {
         "writes to the store (everyone's)",
         after.revision - before.revision,
     );
+    let mut by_resource: Vec<(String, u64)> = after
+        .by_resource
+        .iter()
+        .map(|(k, n)| {
+            (
+                k.clone(),
+                n - before.by_resource.get(k).copied().unwrap_or(0),
+            )
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    by_resource.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    let top: Vec<String> = by_resource
+        .iter()
+        .take(8)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    print_figure("  requests by verb and resource (top 8)", top.join(", "));
 }
 
 /// The Argo CD Application of the `i`-th fleet member; `own_path_only` adds Argo CD's

@@ -40,10 +40,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let source = ApplicationSource {
         repo_url: "https://git.example.com/r.git".into(),
         path: Some("web".into()),
-        helm: Some(HelmSource {
+        helm: Some(Box::new(HelmSource {
             values: Some("replicas: 3\n".into()),
             ..Default::default()
-        }),
+        })),
         ..Default::default()
     };
     let caps = Capabilities {

@@ -92,7 +92,7 @@ fn source(helm: HelmSource) -> ApplicationSource {
     ApplicationSource {
         repo_url: "https://git.example.com/charts.git".into(),
         path: Some("charts/web".into()),
-        helm: Some(helm),
+        helm: Some(Box::new(helm)),
         ..Default::default()
     }
 }
@@ -354,10 +354,10 @@ fn remote_dependencies_without_charts_say_they_need_the_network() {
     );
     // Helm v2 is not supported.
     let v2 = ApplicationSource {
-        helm: Some(HelmSource {
+        helm: Some(Box::new(HelmSource {
             version: Some("v2".into()),
             ..Default::default()
-        }),
+        })),
         ..src
     };
     let err = renderers.render(&LocalTree::new(&repo), &v2).unwrap_err();
@@ -536,10 +536,10 @@ fn charts_are_pulled_from_an_http_repository_and_cached() {
         repo_url: server.url.clone(),
         chart: Some("web".into()),
         target_revision: Some("1.0.0".into()),
-        helm: Some(HelmSource {
+        helm: Some(Box::new(HelmSource {
             values_object: Some(json!({"replicas": 5})),
             ..Default::default()
-        }),
+        })),
         ..Default::default()
     };
     let renderers = Renderers::with_kustomize_and_helm(helm.clone());

@@ -32,6 +32,10 @@ pub struct HttpState {
     pub server_address: String,
     /// Requests received so far (what a controller's idle reconcile must not add to).
     pub requests: Arc<std::sync::atomic::AtomicU64>,
+    /// Resource requests by verb and resource, so that a benchmark can say which requests a
+    /// controller makes.
+    pub resource_requests:
+        std::sync::Mutex<std::collections::BTreeMap<(&'static str, String), u64>>,
 }
 
 /// The router: every path goes to `handle`.
@@ -149,6 +153,33 @@ async fn serve(state: &HttpState, req: Request) -> ApiResult<Response> {
     }
 }
 
+/// Counts a resource request under its Kubernetes verb and resource (`deployments`,
+/// `applications/status`).
+fn count_request(state: &HttpState, method: &Method, r: &path::ResourceRequest, watch: bool) {
+    let named = r.name.is_some();
+    let verb = match (method.as_str(), named) {
+        ("GET", true) => "get",
+        ("GET", false) if watch => "watch",
+        ("GET", false) => "list",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", true) => "delete",
+        ("DELETE", false) => "deletecollection",
+        _ => "other",
+    };
+    let resource = match &r.subresource {
+        Some(sub) => format!("{}/{sub}", r.rt.plural),
+        None => r.rt.plural.clone(),
+    };
+    *state
+        .resource_requests
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .entry((verb, resource))
+        .or_default() += 1;
+}
+
 /// The counters a benchmark or a scrape reads, in Prometheus' text format.
 fn metrics(state: &HttpState) -> Response {
     let requests = state.requests.load(std::sync::atomic::Ordering::Relaxed);
@@ -161,6 +192,21 @@ fn metrics(state: &HttpState) -> Response {
          # TYPE fjord_apiserver_store_revision gauge\n\
          fjord_apiserver_store_revision {revision}\n"
     );
+    let mut body = body;
+    body.push_str(
+        "# HELP fjord_apiserver_resource_requests_total Resource requests by verb and resource.\n\
+         # TYPE fjord_apiserver_resource_requests_total counter\n",
+    );
+    for ((verb, resource), n) in state
+        .resource_requests
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+    {
+        body.push_str(&format!(
+            "fjord_apiserver_resource_requests_total{{verb=\"{verb}\",resource=\"{resource}\"}} {n}\n"
+        ));
+    }
     (
         StatusCode::OK,
         [(
@@ -194,6 +240,7 @@ async fn resource(
     let repr = request::representation(req.headers());
     let method = req.method().clone();
     let sub = r.subresource.clone();
+    count_request(state, &method, &r, query.flag("watch"));
     match (method, r.name.is_some(), sub.as_deref()) {
         (Method::GET, false, None) => {
             if query.flag("watch") {

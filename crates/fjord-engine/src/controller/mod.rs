@@ -45,9 +45,9 @@ use crate::source::RepoRegistry;
 use crate::types::{AppProject, Application};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::runtime::Controller;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{Controller, WatchStreamExt};
 use kube::{Api, Client};
 use std::collections::HashMap;
 use std::future::Future;
@@ -164,6 +164,45 @@ pub(crate) struct Context {
     pub settings: settings::Settings,
     pub source_types: Mutex<HashMap<crate::render::cache::RenderKey, crate::render::SourceType>>,
     pub capabilities: capabilities::CapabilitiesCache,
+    /// The resourceVersion of this controller's last write to each Application: a cached
+    /// copy at that version has seen the write, so it need not be read again.
+    pub written: AppVersions,
+}
+
+/// resourceVersions by `namespace/name`.
+#[derive(Default)]
+pub(crate) struct AppVersions(Mutex<HashMap<String, String>>);
+
+impl AppVersions {
+    /// Records the version a write of `app` returned.
+    pub fn record(&self, app: &Application) {
+        if let Some(rv) = &app.metadata.resource_version {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(format!("{}/{}", app.namespace(), app.name()), rv.clone());
+        }
+    }
+
+    /// True when `app` is at the version of this controller's last write to it.
+    pub fn is_latest_write(&self, app: &Application) -> bool {
+        let key = format!("{}/{}", app.namespace(), app.name());
+        app.metadata.resource_version.is_some()
+            && self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&key)
+                == app.metadata.resource_version.as_ref()
+    }
+
+    /// Forgets Applications that are gone.
+    pub fn retain(&self, present: &std::collections::HashSet<String>) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|k, _| present.contains(k));
+    }
 }
 
 /// Runs the Application controller until `shutdown` completes.
@@ -187,15 +226,22 @@ pub async fn run(
         checks: checks::SourceChecks::default(),
         source_types: Mutex::new(HashMap::new()),
         heals: heal::HealTracker::default(),
+        written: AppVersions::default(),
         settings: settings::Settings::start(&client, &config.namespace),
         client,
         config,
     });
     tracing::info!(namespace = %ctx.config.namespace, "Application controller started");
     let concurrency = ctx.config.concurrency.max(1);
-    let controller = Controller::new(apps, kube::runtime::watcher::Config::default())
+    // The Applications' managedFields are dropped from the controller's cache: nothing reads
+    // them (status is written by merge patch), and with every status field listed they were
+    // a fifth of an Application's cached size. The watch runs in its own task: decoding an
+    // Application at the bottom of the controller's deep stream stack overflowed debug builds.
+    let (store, writer) = kube::runtime::reflector::store::<Application>();
+    let (app_tx, app_events) = futures::channel::mpsc::channel(256);
+    let app_watch = tokio::spawn(watch_applications(apps, writer, app_tx));
+    let controller = Controller::for_stream(app_events, store.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
-    let store = controller.store();
     let poller = tokio::spawn(poll_sources(Arc::clone(&ctx), store.clone(), tx));
     let ns = ctx.config.namespace.clone();
     // A changed AppProject re-queues its Applications; a changed cluster Secret or
@@ -249,8 +295,30 @@ pub async fn run(
         })
         .await;
     poller.abort();
+    app_watch.abort();
     tracing::info!("Application controller stopped");
     Ok(())
+}
+
+/// Feeds the controller: the Applications' watch, cached without their managedFields.
+async fn watch_applications(
+    apps: Api<Application>,
+    writer: kube::runtime::reflector::store::Writer<Application>,
+    mut out: futures::channel::mpsc::Sender<Result<Application, kube::runtime::watcher::Error>>,
+) {
+    use futures::SinkExt;
+    let events = kube::runtime::reflector(
+        writer,
+        kube::runtime::watcher(apps, kube::runtime::watcher::Config::default())
+            .modify(|app| app.metadata.managed_fields = None),
+    )
+    .applied_objects();
+    futures::pin_mut!(events);
+    while let Some(event) = events.next().await {
+        if out.send(event).await.is_err() {
+            return; // the controller stopped
+        }
+    }
 }
 
 /// Repeats the shared source checks once per poll interval and re-queues the Applications
@@ -272,6 +340,7 @@ async fn poll_sources(
             .iter()
             .map(|a| format!("{}/{}", a.namespace(), a.name()))
             .collect();
+        ctx.written.retain(&present);
         let moved = tokio::task::spawn_blocking(move || {
             c.checks.poll(interval, |app| present.contains(app))
         })

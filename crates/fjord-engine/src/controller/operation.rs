@@ -26,7 +26,8 @@ pub(crate) async fn current(
             .as_ref()
             .and_then(|s| s.operation_state.as_ref())
             .is_some_and(|o| !o.phase.is_completed());
-    if !operating {
+    // The cache holds this controller's last write: nothing newer to read.
+    if !operating || ctx.written.is_latest_write(&app) {
         return Ok(app);
     }
     let api: kube::Api<Application> = kube::Api::namespaced(ctx.client.clone(), app.namespace());
@@ -47,6 +48,9 @@ pub(crate) async fn operation_moved_on(
     ctx: &Context,
     app: &Application,
 ) -> Result<bool, ControllerError> {
+    if ctx.written.is_latest_write(app) {
+        return Ok(false);
+    }
     let api: kube::Api<Application> = kube::Api::namespaced(ctx.client.clone(), app.namespace());
     let fresh = api
         .get_opt(app.name())

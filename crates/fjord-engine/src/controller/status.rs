@@ -94,17 +94,19 @@ pub(crate) async fn write(
         return Ok(false);
     }
     let api: Api<Application> = Api::namespaced(ctx.client.clone(), app.namespace());
-    api.patch(
-        app.name(),
-        &PatchParams::default(),
-        &Patch::Merge(Value::Object(patch)),
-    )
-    .await
-    .map_err(kube_err(format!(
-        "writing the status of {}/{}",
-        app.namespace(),
-        app.name()
-    )))?;
+    let written = api
+        .patch(
+            app.name(),
+            &PatchParams::default(),
+            &Patch::Merge(Value::Object(patch)),
+        )
+        .await
+        .map_err(kube_err(format!(
+            "writing the status of {}/{}",
+            app.namespace(),
+            app.name()
+        )))?;
+    ctx.written.record(&written);
     Ok(true)
 }
 

@@ -511,7 +511,9 @@ pub(crate) async fn sync(
         message,
         results,
     };
+    // Once per operation, at its first step (later steps would re-read it on every reconcile).
     if let Some(ns) = request.create_namespace
+        && request.prior.is_empty()
         && let Err(message) = ensure_namespace(&request.cluster.client, ns).await
     {
         return fail(message, results);

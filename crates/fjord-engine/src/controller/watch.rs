@@ -4,30 +4,83 @@
 //! id's instance name is the Application's name). Reconciles read live objects from these
 //! stores, so a reconcile with nothing to do reads nothing from the API; anything found
 //! out of sync is re-read before it is acted on (a cache may lag).
+//!
+//! The caches keep each object as its JSON text, not as a parsed tree: a parsed object takes
+//! several times the memory of its text, and at a thousand Applications the live objects
+//! were the largest part of the controller's memory. A reconcile parses only the few objects
+//! of its Application.
 
 use super::live::Kind;
 use crate::resource::ResourceKey;
 use crate::resource::{ANNOTATION_TRACKING_ID, parse_tracking_id};
 use crate::types::Application;
-use futures::FutureExt;
 use futures::TryStreamExt;
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use kube::api::DynamicObject;
 use kube::core::GroupVersionKind;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::reflector::{self, Store, reflector};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
+
+/// An object's namespace ("" for cluster-scoped ones) and name.
+type ObjectKey = (String, String);
+
+/// The live objects of one kind, as JSON text, filled from its watch.
+#[derive(Default)]
+struct KindStore {
+    /// The first full list has arrived.
+    ready: bool,
+    objects: HashMap<ObjectKey, Box<[u8]>>,
+    /// A re-list in progress: it replaces `objects` when complete.
+    relist: Option<HashMap<ObjectKey, Box<[u8]>>>,
+}
+
+fn object_key(obj: &DynamicObject) -> ObjectKey {
+    (
+        obj.metadata.namespace.clone().unwrap_or_default(),
+        obj.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
+fn compact(obj: &DynamicObject) -> Box<[u8]> {
+    serde_json::to_vec(obj)
+        .unwrap_or_default()
+        .into_boxed_slice()
+}
+
+impl KindStore {
+    fn apply(&mut self, event: &watcher::Event<DynamicObject>) {
+        match event {
+            watcher::Event::Apply(obj) => {
+                self.objects.insert(object_key(obj), compact(obj));
+            }
+            watcher::Event::Delete(obj) => {
+                self.objects.remove(&object_key(obj));
+            }
+            watcher::Event::Init => self.relist = Some(HashMap::new()),
+            watcher::Event::InitApply(obj) => {
+                self.relist
+                    .get_or_insert_with(HashMap::new)
+                    .insert(object_key(obj), compact(obj));
+            }
+            watcher::Event::InitDone => {
+                self.objects = self.relist.take().unwrap_or_default();
+                self.objects.shrink_to_fit();
+                self.ready = true;
+            }
+        }
+    }
+}
 
 /// The running watchers of one cluster and the trigger channel they feed. Dropping it
 /// stops the watchers (a cluster whose Secret changed gets new ones).
 pub(crate) struct Watches {
     client: Client,
     namespace: String,
-    started: Mutex<HashMap<GroupVersionKind, Store<DynamicObject>>>,
+    started: Mutex<HashMap<GroupVersionKind, Arc<RwLock<KindStore>>>>,
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
     tx: UnboundedSender<ObjectRef<Application>>,
 }
@@ -79,21 +132,29 @@ impl Watches {
         if started.contains_key(gvk) {
             return;
         }
-        let writer = reflector::store::Writer::new(kind.resource.clone());
-        started.insert(gvk.clone(), writer.as_reader());
+        let store = Arc::new(RwLock::new(KindStore::default()));
+        started.insert(gvk.clone(), Arc::clone(&store));
         let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &kind.resource);
         let tx = self.tx.clone();
         let namespace = self.namespace.clone();
         let what = format!("{}/{} {}", gvk.group, gvk.version, gvk.kind);
         tracing::debug!(kind = %what, "watching for self-heal");
         let task = tokio::spawn(async move {
-            let stream = reflector(writer, watcher(api, watcher::Config::default()))
-                .default_backoff()
-                .touched_objects();
+            let stream = watcher(api, watcher::Config::default()).default_backoff();
             futures::pin_mut!(stream);
             loop {
                 match stream.try_next().await {
-                    Ok(Some(obj)) => {
+                    Ok(Some(event)) => {
+                        store
+                            .write()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .apply(&event);
+                        let obj = match &event {
+                            watcher::Event::Apply(o)
+                            | watcher::Event::Delete(o)
+                            | watcher::Event::InitApply(o) => o,
+                            _ => continue,
+                        };
                         let Some(id) = obj
                             .metadata
                             .annotations
@@ -139,15 +200,20 @@ impl Watches {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(gvk)
             .cloned()?;
-        store.wait_until_ready().now_or_never()?.ok()?;
-        let mut target = ObjectRef::new_with(&key.name, kind.resource.clone());
-        if kind.namespaced {
-            target = target.within(&key.namespace);
+        let store = store
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !store.ready {
+            return None;
         }
-        Some(
-            store
-                .get(&target)
-                .and_then(|o| serde_json::to_value(o.as_ref()).ok()),
-        )
+        let namespace = if kind.namespaced {
+            key.namespace.as_str()
+        } else {
+            ""
+        };
+        let found = store
+            .objects
+            .get(&(namespace.to_string(), key.name.clone()));
+        Some(found.and_then(|text| serde_json::from_slice(text).ok()))
     }
 }

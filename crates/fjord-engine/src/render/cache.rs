@@ -130,10 +130,10 @@ mod tests {
         ApplicationSource {
             repo_url: "https://git.example/r.git".into(),
             path: Some("app".into()),
-            directory: Some(DirectorySource {
+            directory: Some(Box::new(DirectorySource {
                 recurse: Some(recurse),
                 ..Default::default()
-            }),
+            })),
             ..Default::default()
         }
     }

@@ -92,7 +92,7 @@ impl Renderer for DirectoryRenderer {
         path: &str,
         source: &ApplicationSource,
     ) -> Result<Rendered, RenderError> {
-        self.render_dir(tree, path, source.directory.as_ref())
+        self.render_dir(tree, path, source.directory.as_deref())
     }
 }
 

@@ -473,7 +473,7 @@ mod tests {
         let tree = LocalTree::new(EXAMPLE);
         let src = ApplicationSource {
             path: Some(OVERLAY.into()),
-            kustomize: Some(KustomizeSource {
+            kustomize: Some(Box::new(KustomizeSource {
                 name_prefix: Some("eu-".into()),
                 images: vec!["ghcr.io/my-org/payment-gateway:1.5.0".into()],
                 replicas: vec![crate::types::KustomizeReplica {
@@ -488,7 +488,7 @@ mod tests {
                         .clone(),
                 ),
                 ..Default::default()
-            }),
+            })),
             ..Default::default()
         };
         let (_, rendered) = renderers().render(&tree, &src).unwrap();
@@ -513,7 +513,7 @@ mod tests {
         // An empty block is allowed; an unknown option is reported.
         let src = ApplicationSource {
             path: Some(OVERLAY.into()),
-            kustomize: Some(KustomizeSource::default()),
+            kustomize: Some(Box::new(KustomizeSource::default())),
             ..Default::default()
         };
         assert_eq!(
@@ -522,10 +522,10 @@ mod tests {
         );
         let src = ApplicationSource {
             path: Some(OVERLAY.into()),
-            kustomize: Some(KustomizeSource {
+            kustomize: Some(Box::new(KustomizeSource {
                 version: Some("v4".into()),
                 ..Default::default()
-            }),
+            })),
             ..Default::default()
         };
         let err = renderers().render(&tree, &src).unwrap_err().to_string();

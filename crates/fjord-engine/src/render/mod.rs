@@ -416,8 +416,8 @@ mod tests {
             SourceType::Directory
         );
         let both = ApplicationSource {
-            helm: Some(HelmSource::default()),
-            kustomize: Some(KustomizeSource::default()),
+            helm: Some(Box::new(HelmSource::default())),
+            kustomize: Some(Box::new(KustomizeSource::default())),
             ..Default::default()
         };
         assert_eq!(
@@ -491,10 +491,10 @@ mod tests {
         };
         let src = ApplicationSource {
             path: Some("./k8s/overlays/production/".into()),
-            kustomize: Some(KustomizeSource {
+            kustomize: Some(Box::new(KustomizeSource {
                 name_prefix: Some("prod-".into()),
                 ..Default::default()
-            }),
+            })),
             ..Default::default()
         };
         let (kind, rendered) = r.render(&t, &src).unwrap();

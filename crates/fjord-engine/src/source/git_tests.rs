@@ -150,10 +150,10 @@ fn fetch_then_render_a_commit_without_a_working_copy() {
     let source = ApplicationSource {
         repo_url: url(&f),
         path: Some("k8s/overlays/production".into()),
-        directory: Some(crate::types::DirectorySource {
+        directory: Some(Box::new(crate::types::DirectorySource {
             recurse: Some(true),
             ..Default::default()
-        }),
+        })),
         ..Default::default()
     };
     let (_, rendered) = Renderers::default().render(&tree, &source).unwrap();

@@ -93,15 +93,19 @@ pub struct ApplicationSource {
     /// Source name used instead of its position.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    // The three option blocks are boxed: inline they made every source 1.2 KB whether set or
+    // not, and an Application holds a source in its spec, operation, operation state and each
+    // history entry (10 KB per cached Application, and stack frames of hundreds of KB in
+    // debug builds).
     /// Plain-directory options.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub directory: Option<DirectorySource>,
+    pub directory: Option<Box<DirectorySource>>,
     /// Kustomize options.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kustomize: Option<KustomizeSource>,
+    pub kustomize: Option<Box<KustomizeSource>>,
     /// Helm options.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub helm: Option<HelmSource>,
+    pub helm: Option<Box<HelmSource>>,
     /// Config-management plugin options (not modelled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin: Option<Value>,

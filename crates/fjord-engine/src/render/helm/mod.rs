@@ -83,7 +83,7 @@ impl HelmRenderer {
         ctx: &RenderContext<'_>,
     ) -> Result<Rendered, RenderError> {
         let default_helm = HelmSource::default();
-        let helm = source.helm.as_ref().unwrap_or(&default_helm);
+        let helm = source.helm.as_deref().unwrap_or(&default_helm);
         if let Some(v) = helm.version.as_deref()
             && !v.is_empty()
             && v != "v3"
