@@ -5,6 +5,9 @@
 //!
 //! Run: `cargo test -p fjord-e2e --test audit -- --ignored` (needs `git` and kubectl 1.32).
 
+// `sync_support` loads it too (privately); the webhook test needs its pieces directly.
+#[allow(clippy::duplicate_mod)]
+mod common;
 mod sync_support;
 
 use std::sync::{Arc, Mutex};
@@ -272,7 +275,15 @@ async fn syncs_and_rollbacks_leave_audit_records_without_secret_values() {
     assert_no_secret("the Events", &serde_json::to_string(&all).unwrap());
 
     // The log: the same records, one valid JSON document per line.
-    let lines = log.0.lock().unwrap().clone();
+    // (The other test of this file runs in the same process: keep this Application's lines.)
+    let lines: Vec<String> = log
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains(r#""name":"shop""#))
+        .cloned()
+        .collect();
     assert_eq!(lines.len(), 4, "{lines:#?}");
     let from_log: Vec<AuditRecord> = lines
         .iter()
@@ -292,4 +303,109 @@ async fn syncs_and_rollbacks_leave_audit_records_without_secret_values() {
     assert_eq!(served, records);
     assert_no_secret("the history", &serde_json::to_string(&served).unwrap());
     env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: runs the Application controller against the embedded control plane and a local git repository"]
+async fn an_automated_sync_a_webhook_refresh_started_says_webhook() {
+    use fjord_server::Refresher as _;
+    let (mut tc, client) = common::gitops_cluster().await;
+    let repo = common::TestRepo::new(
+        &tc.scratch().join("git"),
+        "hooked",
+        &[(
+            "app/cm.yaml",
+            &sync_support::config_map("settings", 0, "one"),
+        )],
+    );
+    // No polling and no resync: only the webhook's refresh can make the controller look.
+    let mut config = common::quick_config(&tc);
+    config.poll_interval = Duration::from_secs(3600);
+    config.resync_interval = Duration::from_secs(3600);
+    let mut controller = common::RunningController::start(&client, config);
+    let apps: Api<fjord_engine::types::Application> = Api::namespaced(client.clone(), "argocd");
+    let app: fjord_engine::types::Application = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "hooked", "namespace": "argocd"},
+        "spec": {"project": "default",
+                 "source": {"repoURL": repo.url(), "path": "app", "targetRevision": "main"},
+                 "destination": {"server": "https://kubernetes.default.svc", "namespace": "hooked"},
+                 "syncPolicy": {"automated": {}, "syncOptions": ["CreateNamespace=true"]}}
+    }))
+    .unwrap();
+    apps.create(&Default::default(), &app).await.unwrap();
+    let list = |client: kube::Client| async move {
+        let api: Api<Event> = Api::namespaced(client, "argocd");
+        let events: Vec<Value> = api
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap())
+            .collect();
+        records_from_events(&events, "argocd", "hooked")
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while list(client.clone()).await.is_empty() {
+        assert!(Instant::now() < deadline, "the first sync's record");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        list(client.clone()).await[0].initiated_by.trigger,
+        Trigger::Automated
+    );
+
+    repo.write(&[(
+        "app/cm.yaml",
+        &sync_support::config_map("settings", 0, "two"),
+    )]);
+    let second = repo.commit("v2");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        list(client.clone()).await.len(),
+        1,
+        "nothing looks without the webhook"
+    );
+
+    // What the webhook receiver does for a push to this repository's main branch.
+    let refresher = fjord_server::kube_backend::KubeRefresher {
+        client: client.clone(),
+        namespace: "argocd".into(),
+    };
+    let push = fjord_server::push::PushEvent {
+        repos: vec![fjord_server::push::normalize_repo_url(&repo.url())],
+        branch: Some("main".into()),
+        default_branch: None,
+        changed_files: Vec::new(),
+    };
+    let refreshed = refresher.refresh(&push).await.unwrap();
+    assert_eq!(refreshed, ["argocd/hooked"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let records = loop {
+        let records = list(client.clone()).await;
+        if records.len() >= 2 {
+            break records;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the webhook-started sync's record"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let hooked = &records[0];
+    assert_eq!(hooked.revision_after.as_deref(), Some(second.as_str()));
+    assert_eq!(hooked.initiated_by.trigger, Trigger::Webhook, "{hooked:#?}");
+    assert_eq!(
+        changes_of(hooked, "ConfigMap", "settings"),
+        ["data.v: one → two"]
+    );
+    let app = apps.get("hooked").await.unwrap();
+    assert!(
+        app.annotation(fjord_engine::audit::ANNOTATION_REFRESH_SOURCE)
+            .is_none(),
+        "the webhook's mark is removed with the refresh"
+    );
+    controller.stop().await;
+    tc.stop().await;
 }
