@@ -112,7 +112,12 @@ fn take_record(app: &Application, status: &ApplicationStatus) -> Option<AuditRec
         state,
         webhook: track.as_ref().is_some_and(|t| t.webhook),
         observed: track.as_ref().map(|t| &t.objects).unwrap_or(&empty),
-        partial: track.is_none(),
+        // An operation that failed before its first step touched nothing: nothing is missing.
+        partial: track.is_none()
+            && state
+                .sync_result
+                .as_ref()
+                .is_some_and(|r| !r.resources.is_empty()),
     }))
 }
 
@@ -287,7 +292,10 @@ mod tests {
                 "operation": {"sync": {"revision": "abc"}, "initiatedBy": {"username": "alice"}},
                 "phase": "Succeeded", "message": "ok", "startedAt": started,
                 "finishedAt": started,
-                "syncResult": {"revision": "abc", "resources": []}
+                "syncResult": {"revision": "abc", "resources": [
+                    {"group": "", "version": "v1", "kind": "ConfigMap", "namespace": "shop",
+                     "name": "settings", "status": "Synced", "message": "configmap/settings configured"}
+                ]}
             }
         }))
         .unwrap();
