@@ -409,3 +409,67 @@ async fn an_automated_sync_a_webhook_refresh_started_says_webhook() {
     controller.stop().await;
     tc.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: runs the Application controller against the embedded control plane and a local git repository"]
+async fn a_terminated_operation_leaves_a_record_too() {
+    use kube::api::{Patch, PatchParams};
+    let env = Env::start().await;
+    // A PreSync hook that never finishes, so the operation is still running when terminated.
+    let endless = sync_support::job(
+        "name: endless",
+        &[("argocd.argoproj.io/hook", "PreSync")],
+        true,
+    )
+    .replace("backoffLimit: 0", "backoffLimit: 100000");
+    env.write("app/pre.yaml", &endless);
+    env.write("app/w0.yaml", &sync_support::config_map("w0", 0, "x"));
+    let commit = env.commit("an endless hook");
+    env.create_app("stuck", "app", "audit-stuck", json!({}))
+        .await;
+    env.sync("stuck", false).await;
+    env.wait_app("stuck", "the hook to run", |a| {
+        sync_support::op(a).is_some_and(|o| {
+            o.phase == OperationPhase::Running
+                && o.message.as_deref().is_some_and(|m| m.contains("endless"))
+        })
+    })
+    .await;
+    env.apps
+        .patch(
+            "stuck",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"operationState": {"phase": "Terminating"}}})),
+        )
+        .await
+        .unwrap();
+    env.wait_operation("stuck", &commit, OperationPhase::Failed)
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let record = loop {
+        let records = records_from_events(&events(&env).await, "argocd", "stuck");
+        if let Some(r) = records.into_iter().next() {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the terminated operation's record"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(record.phase, "Failed");
+    assert_eq!(record.message, "Operation terminated");
+    assert_eq!(
+        (
+            record.initiated_by.trigger,
+            record.initiated_by.username.as_deref()
+        ),
+        (Trigger::User, Some("e2e"))
+    );
+    assert_eq!(
+        action_of(&record, "Job", "endless"),
+        Some(ObjectAction::Hook)
+    );
+    assert_eq!(action_of(&record, "ConfigMap", "w0"), None, "never applied");
+    env.stop().await;
+}
