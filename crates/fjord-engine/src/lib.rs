@@ -15,6 +15,7 @@
 //! runtime.
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod controller;
 pub mod diff;
 pub mod health;

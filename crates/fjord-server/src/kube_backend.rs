@@ -121,7 +121,11 @@ impl Refresher for KubeRefresher {
                 .collect();
             // One push may concern every Application of a monorepo: patch them a few at a
             // time rather than one after another.
-            let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: "normal"}}});
+            // The second annotation tells the audit trail that a webhook asked.
+            let patch = json!({"metadata": {"annotations": {
+                REFRESH_ANNOTATION: "normal",
+                fjord_engine::audit::ANNOTATION_REFRESH_SOURCE: fjord_engine::audit::REFRESH_SOURCE_WEBHOOK,
+            }}});
             let results: Vec<Result<String, String>> = futures::stream::iter(names)
                 .map(|name| {
                     let api = api.clone();

@@ -17,6 +17,7 @@
 //! Everything here talks to the API; the decisions are the pure stages' (`diff`, `plan`,
 //! `health`, `status`).
 
+mod audit;
 mod capabilities;
 mod checks;
 mod clusters;

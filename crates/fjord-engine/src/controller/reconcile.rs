@@ -321,7 +321,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
             ended.message.as_deref().unwrap_or("")
         );
         status.operation_state = Some(ended);
-        write_status::event(ctx, app, true, "OperationCompleted", &message).await;
+        super::audit::completed(ctx, app, &mut status, true, &message).await;
         cleanup.clear_operation = true;
     } else if let Some(wait) = retry_wait.filter(|w| !w.is_zero()) {
         // Waiting to retry: nothing to do until the backoff has passed.
@@ -456,6 +456,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
                             only: &op_sync.resources,
                         };
                         let targets = op_items.as_mut().unwrap_or(&mut items);
+                        super::audit::observe(app, &started, targets);
                         sync::sync(ctx, targets, &mut hooks, &request).await
                     }
                 }
@@ -553,7 +554,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
                 if succeeded { "succeeded" } else { "failed" },
                 outcome.message
             );
-            write_status::event(ctx, app, !succeeded, "OperationCompleted", &message).await;
+            super::audit::completed(ctx, app, &mut status, !succeeded, &message).await;
             cleanup.clear_operation = true;
         }
     }

@@ -90,6 +90,14 @@ pub(crate) async fn write(
             serde_json::json!({"annotations": {ANNOTATION_REFRESH: null}}),
         );
     }
+    // The webhook's mark goes with the refresh it came with (the audit trail read it).
+    let source = crate::audit::ANNOTATION_REFRESH_SOURCE;
+    if cleanup.clear_refresh && app.annotation(source).is_some() {
+        patch.insert(
+            "metadata".into(),
+            serde_json::json!({"annotations": {ANNOTATION_REFRESH: null, source: null}}),
+        );
+    }
     if patch.is_empty() {
         return Ok(false);
     }

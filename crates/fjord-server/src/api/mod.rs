@@ -25,6 +25,7 @@
 //! secret values are masked in every manifest and diff.
 
 pub mod actions;
+pub mod audit;
 pub mod cache;
 pub mod desired;
 pub mod error;

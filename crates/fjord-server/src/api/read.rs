@@ -169,8 +169,8 @@ pub async fn events(
     Ok(Json(json!({"items": items})))
 }
 
-/// `GET /api/v1/applications/{name}/history`: deployments, newest first, and the current
-/// operation.
+/// `GET /api/v1/applications/{name}/history`: deployments, newest first, the current
+/// operation, and the audit records of finished operations (`audit`, newest first).
 pub async fn history(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
@@ -181,10 +181,12 @@ pub async fn history(
     let status = entry.app.status.clone().unwrap_or_default();
     let mut items = status.history.clone();
     items.reverse();
+    let audit = super::audit::records(&state.client, &entry.app).await?;
     Ok(Json(json!({
         "items": items,
         "operation": entry.app.operation,
         "operationState": status.operation_state,
+        "audit": audit,
     })))
 }
 

@@ -239,8 +239,11 @@ impl Backend {
                 let status = app.status.clone().unwrap_or_default();
                 let mut items = status.history.clone();
                 items.reverse();
+                let audit = core
+                    .runtime
+                    .block_on(fjord_server::api::audit::records(&core.client, &app))?;
                 Ok(
-                    json!({"items": items, "operation": app.operation, "operationState": status.operation_state}),
+                    json!({"items": items, "operation": app.operation, "operationState": status.operation_state, "audit": audit}),
                 )
             }
         }

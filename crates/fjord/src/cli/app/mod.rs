@@ -3,6 +3,7 @@
 //! cluster (`--core`, as Argo CD's core mode).
 
 mod backend;
+mod history;
 mod output;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -385,7 +386,11 @@ pub fn run(args: AppArgs) -> Result<()> {
         AppCommand::History { name, output } => {
             let h = b.history(&name)?;
             match output {
-                Format::Table | Format::Name => print(&output::history_table(&h)),
+                Format::Table | Format::Name => print(&format!(
+                    "{}{}",
+                    output::history_table(&h),
+                    history::audit_text(&h)
+                )),
                 f => print(&output::structured(&h, f)?),
             }
         }
