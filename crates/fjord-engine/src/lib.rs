@@ -18,6 +18,7 @@
 pub mod controller;
 pub mod diff;
 pub mod health;
+pub mod metrics;
 pub mod plan;
 pub mod render;
 pub mod resource;

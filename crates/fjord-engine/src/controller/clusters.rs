@@ -288,6 +288,17 @@ impl Clusters {
         }
     }
 
+    /// Every cluster in use: the controller's own and those built from Secrets.
+    pub fn all(&self) -> Vec<Arc<Cluster>> {
+        let remote = self
+            .remote
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::iter::once(self.local.clone())
+            .chain(remote.values().cloned())
+            .collect()
+    }
+
     /// The cluster of `secret`, built (or rebuilt, when the Secret changed) on demand.
     async fn of_secret(&self, secret: &ClusterSecret) -> Result<Arc<Cluster>, String> {
         if let Some(c) = self

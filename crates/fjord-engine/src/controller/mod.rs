@@ -27,6 +27,7 @@ mod heal;
 mod hooks;
 pub mod install;
 mod live;
+mod observe;
 mod operation;
 mod project;
 mod reconcile;
@@ -82,6 +83,8 @@ pub struct ControllerConfig {
     pub helm_binary: Option<PathBuf>,
     /// Limits of custom health scripts (Lua from `argocd-cm`).
     pub lua_limits: crate::health::lua::LuaLimits,
+    /// Where the controller's Prometheus metrics go (shared; serve its `encode()`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl ControllerConfig {
@@ -98,6 +101,7 @@ impl ControllerConfig {
             concurrency: 16,
             helm_binary: None,
             lua_limits: crate::health::lua::LuaLimits::default(),
+            metrics: crate::metrics::Metrics::new(),
         }
     }
 }
@@ -175,7 +179,9 @@ pub async fn run(
     let apps: Api<Application> = Api::namespaced(client.clone(), &config.namespace);
     let (tx, triggers) = watch::trigger_channel();
     let ctx = Arc::new(Context {
-        registry: Arc::new(RepoRegistry::new(&config.repo_cache_dir)),
+        registry: Arc::new(
+            RepoRegistry::new(&config.repo_cache_dir).with_metrics(config.metrics.git().clone()),
+        ),
         renderers: Arc::new(Renderers::with_kustomize_and_helm(HelmRenderer {
             binary: config.helm_binary.clone(),
             ..HelmRenderer::new(config.repo_cache_dir.join(".helm"))
@@ -196,6 +202,7 @@ pub async fn run(
     let controller = Controller::new(apps, kube::runtime::watcher::Config::default())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     let store = controller.store();
+    observe::attach(&ctx, store.clone());
     let poller = tokio::spawn(poll_sources(Arc::clone(&ctx), store.clone(), tx));
     let ns = ctx.config.namespace.clone();
     // A changed AppProject re-queues its Applications; a changed cluster Secret or

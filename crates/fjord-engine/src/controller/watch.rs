@@ -125,6 +125,23 @@ impl Watches {
             .push(task.abort_handle());
     }
 
+    /// The kinds watched and the objects cached for each (for metrics).
+    pub fn counts(&self) -> Vec<crate::metrics::KindCount> {
+        let started = self
+            .started
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        started
+            .iter()
+            .map(|(gvk, store)| crate::metrics::KindCount {
+                group: gvk.group.clone(),
+                version: gvk.version.clone(),
+                kind: gvk.kind.clone(),
+                objects: store.len(),
+            })
+            .collect()
+    }
+
     /// The cached live object: `None` when the kind's cache is not ready yet, `Some(None)`
     /// when the object is absent.
     pub fn cached(
