@@ -152,6 +152,8 @@ impl Environment {
                 &timing.poll_seconds.to_string(),
                 "--concurrent",
                 &timing.concurrent.to_string(),
+                "--metrics-listen",
+                "127.0.0.1:0",
             ],
             &dir.join("controller.log"),
         )?;
@@ -166,6 +168,8 @@ impl Environment {
                     &kubeconfig_arg,
                     "--listen",
                     &addr.to_string(),
+                    "--metrics-listen",
+                    "127.0.0.1:0",
                 ],
                 &dir.join("server.log"),
             )?;

@@ -81,12 +81,13 @@ impl Metrics {
         }
     }
 
-    /// Only the process metrics and Git requests (for a process that runs no controller,
-    /// such as `fjord server`); add more with [`Metrics::register`].
+    /// Only the process metrics (for a process that runs no controller, such as
+    /// `fjord server`); add more with [`Metrics::register`].
     pub fn process_only() -> Self {
         let mut registry = Registry::default();
         process::register(&mut registry);
-        let git = GitMetrics::register(&mut registry);
+        // Counted but not exported: such a process has no shared clones of its own.
+        let git = GitMetrics::register(&mut Registry::default());
         Metrics {
             inner: Arc::new(Inner {
                 registry: Mutex::new(registry),
