@@ -21,7 +21,6 @@ use serde_json::json;
 ///   being reconciled needs a client middleware with per-reconcile context; not cheap.
 /// - `argocd_kubectl_exec_pending`: Fjord runs no kubectl; applies are server-side apply
 ///   requests of its own client.
-/// - `argocd_cluster_events_total`: watch events are not counted yet.
 /// - `argocd_redis_request_total`: Fjord has no Redis.
 /// - `workqueue_depth`: kube-runtime's controller does not expose its queue.
 /// - `go_memstats_heap_alloc_bytes`, `go_goroutines`, `go_gc_duration_seconds`: Go runtime.
@@ -37,7 +36,7 @@ const DASHBOARD: &[(&str, bool)] = &[
     ("argocd_cluster_info", true),
     ("argocd_cluster_api_resource_objects", true),
     ("argocd_cluster_api_resources", true),
-    ("argocd_cluster_events_total", false),
+    ("argocd_cluster_events_total", true),
     ("argocd_git_request_total", true),
     ("argocd_git_request_duration_seconds_bucket", true),
     ("argocd_redis_request_total", false),
@@ -276,6 +275,11 @@ async fn issue_11_metrics_after_a_sync_carry_argo_cd_names_and_labels() {
         Some(1.0),
         "{text}"
     );
+    let events = sample(
+        &text,
+        "argocd_cluster_events_total{server=\"https://kubernetes.default.svc\",group=\"apps\",kind=\"Deployment\"}",
+    );
+    assert!(events.is_some_and(|n| n >= 1.0), "{text}");
     let deployments = sample(
         &text,
         "fjord_live_cache_objects{server=\"https://kubernetes.default.svc\",group=\"apps\",version=\"v1\",kind=\"Deployment\"}",

@@ -188,7 +188,8 @@ pub async fn run(
         })),
         capabilities: capabilities::CapabilitiesCache::default(),
         cache: Arc::new(Mutex::new(RenderCache::new(config.render_cache_capacity))),
-        clusters: clusters::Clusters::new(client.clone(), &config.namespace, tx.clone()),
+        clusters: clusters::Clusters::new(client.clone(), &config.namespace, tx.clone())
+            .with_metrics(&config.metrics),
         health: custom_health::HealthCache::default(),
         checks: checks::SourceChecks::default(),
         source_types: Mutex::new(HashMap::new()),

@@ -30,6 +30,7 @@ pub(crate) struct Watches {
     started: Mutex<HashMap<GroupVersionKind, Store<DynamicObject>>>,
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
     tx: UnboundedSender<ObjectRef<Application>>,
+    events: Mutex<Option<crate::metrics::ClusterEvents>>,
 }
 
 /// The channel self-heal triggers travel on; the receiver goes to
@@ -67,7 +68,16 @@ impl Watches {
             started: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
             tx,
+            events: Mutex::new(None),
         }
+    }
+
+    /// Counts the events of watches started from now on (`argocd_cluster_events_total`).
+    pub fn count_events(&self, events: crate::metrics::ClusterEvents) {
+        *self
+            .events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(events);
     }
 
     /// Starts watching `gvk` (all namespaces) unless already watched.
@@ -85,6 +95,12 @@ impl Watches {
         let tx = self.tx.clone();
         let namespace = self.namespace.clone();
         let what = format!("{}/{} {}", gvk.group, gvk.version, gvk.kind);
+        let events = self
+            .events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(|e| e.for_kind(&gvk.group, &gvk.kind));
         tracing::debug!(kind = %what, "watching for self-heal");
         let task = tokio::spawn(async move {
             let stream = reflector(writer, watcher(api, watcher::Config::default()))
@@ -94,6 +110,9 @@ impl Watches {
             loop {
                 match stream.try_next().await {
                     Ok(Some(obj)) => {
+                        if let Some(events) = &events {
+                            events.inc();
+                        }
                         let Some(id) = obj
                             .metadata
                             .annotations

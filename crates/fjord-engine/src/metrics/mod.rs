@@ -26,7 +26,7 @@ mod state;
 
 pub use app::{ApplicationSource, info_labels};
 pub use git::{GitMetrics, GitRepoMetrics, GitRequestKind};
-pub use state::{ClusterStats, ControllerState, KindCount, StateSource};
+pub use state::{ClusterEvents, ClusterStats, ControllerState, KindCount, StateSource};
 
 use crate::types::{Application, OperationPhase};
 use prometheus_client::collector::Collector;
@@ -48,6 +48,7 @@ struct Inner {
     apps: Option<app::AppMetrics>,
     git: GitMetrics,
     state: Option<Arc<state::StateCollector>>,
+    events: ClusterEvents,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -71,12 +72,14 @@ impl Metrics {
         let apps = app::AppMetrics::register(&mut registry);
         let git = GitMetrics::register(&mut registry);
         let state = state::StateCollector::register(&mut registry);
+        let events = ClusterEvents::register(&mut registry);
         Metrics {
             inner: Arc::new(Inner {
                 registry: Mutex::new(registry),
                 apps: Some(apps),
                 git,
                 state: Some(state),
+                events,
             }),
         }
     }
@@ -94,6 +97,7 @@ impl Metrics {
                 apps: None,
                 git,
                 state: None,
+                events: ClusterEvents::register(&mut Registry::default()),
             }),
         }
     }
@@ -135,6 +139,12 @@ impl Metrics {
     /// The Git request metrics (for a [`RepoRegistry`](crate::source::RepoRegistry)).
     pub fn git(&self) -> &GitMetrics {
         &self.inner.git
+    }
+
+    /// The watch-event counters of destination cluster `server`
+    /// (`argocd_cluster_events_total`).
+    pub fn cluster_events(&self, server: &str) -> ClusterEvents {
+        self.inner.events.for_server(server)
     }
 
     /// Records one reconcile of an Application whose destination resolved to `dest_server`

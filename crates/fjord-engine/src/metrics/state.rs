@@ -1,11 +1,14 @@
 //! Gauges read from the controller's state at each scrape: per destination cluster
 //! (`argocd_cluster_info`, `argocd_cluster_api_resources` = kinds watched,
 //! `argocd_cluster_api_resource_objects` = live objects cached, `fjord_live_cache_objects`
-//! per kind), and the sizes of the render cache and the repository registry.
+//! per kind), and the sizes of the render cache and the repository registry. Watch events
+//! are counted as they arrive ([`ClusterEvents`]).
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -156,5 +159,46 @@ impl Collector for StateCollector {
             MetricType::Gauge,
         )?;
         ConstGauge::new(state.repositories as i64).encode(m)
+    }
+}
+
+type EventLabels = [(&'static str, String); 3];
+
+/// `argocd_cluster_events_total{server, group, kind}`: watch events received from a
+/// destination cluster. Each watch takes its kind's counter once.
+#[derive(Clone, Debug)]
+pub struct ClusterEvents {
+    family: Family<EventLabels, Counter>,
+    server: String,
+}
+
+impl ClusterEvents {
+    pub(crate) fn register(registry: &mut Registry) -> ClusterEvents {
+        let family = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "argocd_cluster_events",
+            "Number of processes k8s resource events",
+            family.clone(),
+        );
+        ClusterEvents {
+            family,
+            server: String::new(),
+        }
+    }
+
+    pub(crate) fn for_server(&self, server: &str) -> ClusterEvents {
+        ClusterEvents {
+            family: self.family.clone(),
+            server: server.to_string(),
+        }
+    }
+
+    /// The counter of `group`/`kind` events of this cluster.
+    pub fn for_kind(&self, group: &str, kind: &str) -> Counter {
+        self.family.get_or_create_owned(&[
+            ("server", self.server.clone()),
+            ("group", group.to_string()),
+            ("kind", kind.to_string()),
+        ])
     }
 }

@@ -325,3 +325,29 @@ fn process_stats_parse_proc_files() {
         );
     }
 }
+
+#[test]
+fn cluster_events_are_counted_per_server_and_kind() {
+    let metrics = Metrics::new();
+    let edge = metrics.cluster_events("https://10.0.0.9:6443");
+    let deployments = edge.for_kind("apps", "Deployment");
+    deployments.inc();
+    deployments.inc();
+    edge.for_kind("", "ConfigMap").inc();
+    let text = metrics.encode();
+    assert_eq!(
+        sample(
+            &text,
+            "argocd_cluster_events_total{server=\"https://10.0.0.9:6443\",group=\"apps\",kind=\"Deployment\"}"
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "argocd_cluster_events_total{server=\"https://10.0.0.9:6443\",group=\"\",kind=\"ConfigMap\"}"
+        ),
+        Some(1.0)
+    );
+}
