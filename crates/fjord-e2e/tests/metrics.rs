@@ -200,9 +200,11 @@ async fn issue_11_metrics_after_a_sync_carry_argo_cd_names_and_labels() {
     let info = format!(
         "argocd_app_info{{namespace=\"argocd\",name=\"guestbook\",project=\"default\",autosync_enabled=\"true\",repo=\"{repo_label}\",dest_server=\"https://kubernetes.default.svc\",dest_namespace=\"guestbook\",sync_status=\"Synced\",health_status=\"Healthy\",operation=\"\"}}"
     );
-    let text = scrape_until(&server.url, "argocd_app_info Synced and Healthy", |t| {
-        sample(t, &info) == Some(1.0)
-    })
+    let text = scrape_until(
+        &server.url,
+        "argocd_app_info Synced and Healthy, and the cluster's version",
+        |t| sample(t, &info) == Some(1.0) && t.contains("k8s_version=\"v"),
+    )
     .await;
     assert_eq!(samples(&text, "argocd_app_info").count(), 1, "{text}");
 
@@ -267,10 +269,14 @@ async fn issue_11_metrics_after_a_sync_carry_argo_cd_names_and_labels() {
         &format!("argocd_cluster_api_resource_objects{server_label}"),
     );
     assert!(objects.is_some_and(|n| n >= 2.0), "{text}");
+    // The cluster's version, as its /version reports it.
+    let version = client.apiserver_version().await.unwrap().git_version;
     assert_eq!(
         sample(
             &text,
-            "argocd_cluster_info{server=\"https://kubernetes.default.svc\",k8s_version=\"\",name=\"in-cluster\"}"
+            &format!(
+                "argocd_cluster_info{{server=\"https://kubernetes.default.svc\",k8s_version=\"{version}\",name=\"in-cluster\"}}"
+            )
         ),
         Some(1.0),
         "{text}"

@@ -134,7 +134,9 @@ async fn issue_11_controller_and_server_serve_metrics_on_their_own_port() {
             loop {
                 let (status, text) = get(&url);
                 assert_eq!(status, 200);
-                if text.contains("argocd_cluster_info{") || Instant::now() > deadline {
+                if text.contains("argocd_cluster_info{server=\"https://kubernetes.default.svc\",k8s_version=\"v1.")
+                    || Instant::now() > deadline
+                {
                     return text;
                 }
                 std::thread::sleep(Duration::from_millis(200));
@@ -147,7 +149,6 @@ async fn issue_11_controller_and_server_serve_metrics_on_their_own_port() {
     for line in [
         "# TYPE argocd_app_info gauge",
         "argocd_cluster_api_resources{server=\"https://kubernetes.default.svc\"} 0",
-        "argocd_cluster_info{server=\"https://kubernetes.default.svc\",k8s_version=\"\",name=\"in-cluster\"} 1",
     ] {
         assert!(text.lines().any(|l| l == line), "{line:?} missing:\n{text}");
     }
@@ -156,6 +157,12 @@ async fn issue_11_controller_and_server_serve_metrics_on_their_own_port() {
             .any(|l| l.starts_with("process_start_time_seconds ")),
         "{text}"
     );
+    // The in-cluster destination with the version its /version reports.
+    let version = client.apiserver_version().await.unwrap().git_version;
+    let info = format!(
+        "argocd_cluster_info{{server=\"https://kubernetes.default.svc\",k8s_version=\"{version}\",name=\"in-cluster\"}} 1"
+    );
+    assert!(text.lines().any(|l| l == info), "{info} missing:\n{text}");
 
     let api = format!("127.0.0.1:{}", free_port());
     let server_cache = tc.scratch().join("server-cache").display().to_string();

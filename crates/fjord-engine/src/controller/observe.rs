@@ -13,15 +13,22 @@ use crate::types::{Application, OperationPhase};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::reflector::Store;
 use std::borrow::Cow;
-use std::sync::{Arc, Weak};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-/// Connects the collectors of `ctx`'s metrics to the controller's state.
+/// How often destination clusters without a known version are asked for it.
+const VERSION_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Connects the collectors of `ctx`'s metrics to the controller's state, and reads each
+/// destination cluster's version once (for `argocd_cluster_info`) in the background.
 pub(crate) fn attach(ctx: &Arc<Context>, apps: Store<Application>) {
     let observed = Arc::new(Observed {
         ctx: Arc::downgrade(ctx),
         apps,
+        versions: Mutex::new(HashMap::new()),
     });
+    tokio::spawn(read_versions(Arc::downgrade(&observed)));
     ctx.config
         .metrics
         .set_application_source(observed.clone() as Arc<dyn ApplicationSource>);
@@ -88,6 +95,42 @@ pub(crate) fn dest_server<'a>(
 struct Observed {
     ctx: Weak<Context>,
     apps: Store<Application>,
+    /// Server URL → `gitVersion`.
+    versions: Mutex<HashMap<String, String>>,
+}
+
+/// Asks each cluster whose version is unknown for it, until the controller stops.
+async fn read_versions(observed: Weak<Observed>) {
+    loop {
+        let Some(clusters) = observed
+            .upgrade()
+            .and_then(|o| o.ctx.upgrade())
+            .map(|ctx| ctx.clusters.all())
+        else {
+            return;
+        };
+        for cluster in clusters {
+            let known = observed.upgrade().is_some_and(|o| {
+                o.versions
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .contains_key(&cluster.server)
+            });
+            if known {
+                continue;
+            }
+            // An unreachable cluster is asked again on the next round.
+            if let Ok(info) = cluster.client.apiserver_version().await
+                && let Some(o) = observed.upgrade()
+            {
+                o.versions
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(cluster.server.clone(), info.git_version);
+            }
+        }
+        tokio::time::sleep(VERSION_INTERVAL).await;
+    }
 }
 
 impl ApplicationSource for Observed {
@@ -108,6 +151,7 @@ impl StateSource for Observed {
         let Some(ctx) = self.ctx.upgrade() else {
             return ControllerState::default();
         };
+        let versions = self.versions.lock().unwrap_or_else(PoisonError::into_inner);
         let clusters = ctx
             .clusters
             .all()
@@ -115,10 +159,11 @@ impl StateSource for Observed {
             .map(|c| ClusterStats {
                 server: c.server.clone(),
                 name: c.name.clone(),
-                k8s_version: String::new(),
+                k8s_version: versions.get(&c.server).cloned().unwrap_or_default(),
                 kinds: c.watches.counts(),
             })
             .collect();
+        drop(versions);
         let render_cache_entries = ctx
             .cache
             .lock()
