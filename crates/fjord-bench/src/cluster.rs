@@ -171,6 +171,8 @@ impl Environment {
             &poll,
             "--concurrent",
             &concurrent,
+            "--metrics-listen",
+            "127.0.0.1:0",
         ]);
         let mut controller = Process::spawn(
             "controller",
@@ -190,6 +192,8 @@ impl Environment {
                     &kubeconfig_arg,
                     "--listen",
                     &addr.to_string(),
+                    "--metrics-listen",
+                    "127.0.0.1:0",
                 ],
                 &dir.join("server.log"),
             )?;

@@ -19,6 +19,7 @@ pub mod audit;
 pub mod controller;
 pub mod diff;
 pub mod health;
+pub mod metrics;
 pub mod plan;
 pub mod render;
 pub mod resource;

@@ -17,6 +17,7 @@ pub mod api;
 pub mod auth;
 pub mod http;
 pub mod kube_backend;
+pub mod metrics;
 pub mod push;
 pub mod ui;
 

@@ -92,6 +92,25 @@ fn fjord_up_reaches_synced_and_healthy_from_an_empty_directory() {
         std::thread::sleep(std::time::Duration::from_millis(500));
     };
     assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+    // The controller's Prometheus metrics, at the address `fjord up` printed.
+    let url = seen
+        .iter()
+        .find_map(|l| l.split("controller metrics on ").nth(1))
+        .map(|u| u.trim().to_string())
+        .unwrap_or_else(|| panic!("fjord up prints where its metrics are: {seen:#?}"));
+    let text = ureq::get(&url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        text.lines().any(|l| l.starts_with("argocd_app_info{")
+            && l.contains("name=\"nordic-payment-gateway\"")
+            && l.contains("sync_status=\"Synced\"")
+            && l.contains("health_status=\"Healthy\"")),
+        "{text}"
+    );
     let _ = child.kill();
     let _ = child.wait();
 }

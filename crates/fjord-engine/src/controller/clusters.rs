@@ -262,6 +262,7 @@ pub(crate) struct Clusters {
     local: Arc<Cluster>,
     remote: Mutex<HashMap<String, Arc<Cluster>>>,
     triggers: futures::channel::mpsc::UnboundedSender<ObjectRef<Application>>,
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl Clusters {
@@ -285,7 +286,30 @@ impl Clusters {
             local: Arc::new(local),
             remote: Mutex::new(HashMap::new()),
             triggers,
+            metrics: None,
         }
+    }
+
+    /// Counts every cluster's watch events in `metrics` (clusters built from now on, and
+    /// the controller's own, whose watches have not started yet).
+    pub fn with_metrics(mut self, metrics: &crate::metrics::Metrics) -> Self {
+        let local = &self.local;
+        local
+            .watches
+            .count_events(metrics.cluster_events(&local.server));
+        self.metrics = Some(metrics.clone());
+        self
+    }
+
+    /// Every cluster in use: the controller's own and those built from Secrets.
+    pub fn all(&self) -> Vec<Arc<Cluster>> {
+        let remote = self
+            .remote
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::iter::once(self.local.clone())
+            .chain(remote.values().cloned())
+            .collect()
     }
 
     /// The cluster of `secret`, built (or rebuilt, when the Secret changed) on demand.
@@ -313,6 +337,11 @@ impl Clusters {
             client,
             version: secret.version.clone(),
         });
+        if let Some(m) = &self.metrics {
+            cluster
+                .watches
+                .count_events(m.cluster_events(&cluster.server));
+        }
         // Replacing an older entry drops its watches (their tasks stop).
         self.remote
             .lock()

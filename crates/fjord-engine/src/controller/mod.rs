@@ -28,6 +28,7 @@ mod heal;
 mod hooks;
 pub mod install;
 mod live;
+mod observe;
 mod operation;
 mod project;
 mod reconcile;
@@ -83,6 +84,8 @@ pub struct ControllerConfig {
     pub helm_binary: Option<PathBuf>,
     /// Limits of custom health scripts (Lua from `argocd-cm`).
     pub lua_limits: crate::health::lua::LuaLimits,
+    /// Where the controller's Prometheus metrics go (shared; serve its `encode()`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl ControllerConfig {
@@ -99,6 +102,7 @@ impl ControllerConfig {
             concurrency: 16,
             helm_binary: None,
             lua_limits: crate::health::lua::LuaLimits::default(),
+            metrics: crate::metrics::Metrics::new(),
         }
     }
 }
@@ -215,14 +219,17 @@ pub async fn run(
     let apps: Api<Application> = Api::namespaced(client.clone(), &config.namespace);
     let (tx, triggers) = watch::trigger_channel();
     let ctx = Arc::new(Context {
-        registry: Arc::new(RepoRegistry::new(&config.repo_cache_dir)),
+        registry: Arc::new(
+            RepoRegistry::new(&config.repo_cache_dir).with_metrics(config.metrics.git().clone()),
+        ),
         renderers: Arc::new(Renderers::with_kustomize_and_helm(HelmRenderer {
             binary: config.helm_binary.clone(),
             ..HelmRenderer::new(config.repo_cache_dir.join(".helm"))
         })),
         capabilities: capabilities::CapabilitiesCache::default(),
         cache: Arc::new(Mutex::new(RenderCache::new(config.render_cache_capacity))),
-        clusters: clusters::Clusters::new(client.clone(), &config.namespace, tx.clone()),
+        clusters: clusters::Clusters::new(client.clone(), &config.namespace, tx.clone())
+            .with_metrics(&config.metrics),
         health: custom_health::HealthCache::default(),
         checks: checks::SourceChecks::default(),
         source_types: Mutex::new(HashMap::new()),
@@ -243,6 +250,7 @@ pub async fn run(
     let app_watch = tokio::spawn(watch_applications(apps, writer, app_tx));
     let controller = Controller::for_stream(app_events, store.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
+    observe::attach(&ctx, store.clone());
     let poller = tokio::spawn(poll_sources(Arc::clone(&ctx), store.clone(), tx));
     let ns = ctx.config.namespace.clone();
     // A changed AppProject re-queues its Applications; a changed cluster Secret or

@@ -33,7 +33,10 @@ pub(crate) async fn reconcile(
     let span =
         tracing::info_span!("reconcile", app = %format!("{}/{}", app.namespace(), app.name()));
     let app = super::operation::current(&ctx, app).await?;
-    reconcile_app(&app, &ctx).instrument(span).await
+    let started = std::time::Instant::now();
+    let result = reconcile_app(&app, &ctx).instrument(span).await;
+    super::observe::reconciled(&ctx, &app, started.elapsed());
+    result
 }
 
 /// Whether the last `reconciledAt` is older than the resync interval (or absent).
@@ -315,6 +318,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
     let mut recompare = false;
     if terminating && let Some(last) = last.as_ref() {
         let ended = super::operation::terminate(&cluster, last).await;
+        super::observe::synced(ctx, app, ended.phase, false);
         let message = format!(
             "Sync operation to {} failed: {}",
             last_revision.as_deref().unwrap_or(""),
@@ -555,6 +559,7 @@ async fn reconcile_app(app: &Application, ctx: &Arc<Context>) -> Result<Action, 
                 outcome.message
             );
             super::audit::completed(ctx, app, &mut status, !succeeded, &message).await;
+            super::observe::synced(ctx, app, outcome.phase, dry_run);
             cleanup.clear_operation = true;
         }
     }

@@ -451,6 +451,7 @@ fn fetch_sources(ctx: &Context, job: &FetchJob) -> Result<Fetched, Failure> {
                     return Err(Failure::NeedCapabilities);
                 }
             }
+            let render_started = std::time::Instant::now();
             let result: Result<(SourceType, Rendered), RenderError> = match chart_dir {
                 Some(dir) => ctx
                     .renderers
@@ -460,6 +461,8 @@ fn fetch_sources(ctx: &Context, job: &FetchJob) -> Result<Fetched, Failure> {
                     .renderers
                     .render_with(tree.as_ref(), source, &render_ctx),
             };
+            let took = render_started.elapsed();
+            super::observe::rendered(ctx, result.as_ref().ok().map(|r| r.0), took);
             let (kind, rendered) =
                 result.map_err(|e| failed(i, "failed to generate manifest for", e.to_string()))?;
             let rendered = Arc::new(rendered);

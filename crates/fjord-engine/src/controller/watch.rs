@@ -83,6 +83,7 @@ pub(crate) struct Watches {
     started: Mutex<HashMap<GroupVersionKind, Arc<RwLock<KindStore>>>>,
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
     tx: UnboundedSender<ObjectRef<Application>>,
+    events: Mutex<Option<crate::metrics::ClusterEvents>>,
 }
 
 /// The channel self-heal triggers travel on; the receiver goes to
@@ -120,7 +121,16 @@ impl Watches {
             started: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
             tx,
+            events: Mutex::new(None),
         }
+    }
+
+    /// Counts the events of watches started from now on (`argocd_cluster_events_total`).
+    pub fn count_events(&self, events: crate::metrics::ClusterEvents) {
+        *self
+            .events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(events);
     }
 
     /// Starts watching `gvk` (all namespaces) unless already watched.
@@ -138,6 +148,12 @@ impl Watches {
         let tx = self.tx.clone();
         let namespace = self.namespace.clone();
         let what = format!("{}/{} {}", gvk.group, gvk.version, gvk.kind);
+        let events = self
+            .events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(|e| e.for_kind(&gvk.group, &gvk.kind));
         tracing::debug!(kind = %what, "watching for self-heal");
         let task = tokio::spawn(async move {
             let stream = watcher(api, watcher::Config::default()).default_backoff();
@@ -149,6 +165,11 @@ impl Watches {
                             .write()
                             .unwrap_or_else(std::sync::PoisonError::into_inner)
                             .apply(&event);
+                        if let Some(events) = &events
+                            && !matches!(event, watcher::Event::Init | watcher::Event::InitDone)
+                        {
+                            events.inc();
+                        }
                         let obj = match &event {
                             watcher::Event::Apply(o)
                             | watcher::Event::Delete(o)
@@ -184,6 +205,27 @@ impl Watches {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(task.abort_handle());
+    }
+
+    /// The kinds watched and the objects cached for each (for metrics).
+    pub fn counts(&self) -> Vec<crate::metrics::KindCount> {
+        let started = self
+            .started
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        started
+            .iter()
+            .map(|(gvk, store)| crate::metrics::KindCount {
+                group: gvk.group.clone(),
+                version: gvk.version.clone(),
+                kind: gvk.kind.clone(),
+                objects: store
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .objects
+                    .len(),
+            })
+            .collect()
     }
 
     /// The cached live object: `None` when the kind's cache is not ready yet, `Some(None)`

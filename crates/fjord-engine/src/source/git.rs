@@ -16,6 +16,7 @@
 use super::auth::{GitAuth, configure};
 use super::gittree::GitTree;
 use super::url::{cache_dir_name, redact};
+use crate::metrics::GitRequestKind::{self, Fetch, LsRemote};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -124,6 +125,8 @@ pub struct GitRepo {
     /// Held while the bare clone is created: Applications of one repository reconcile at once
     /// and would otherwise race `git init` into the same directory.
     init_lock: Mutex<()>,
+    /// Request counters (`argocd_git_request_total` and friends), when metrics are kept.
+    metrics: Option<crate::metrics::GitRepoMetrics>,
 }
 
 impl GitRepo {
@@ -137,6 +140,20 @@ impl GitRepo {
             auth: RwLock::new(auth),
             fetch_lock: Mutex::new(()),
             init_lock: Mutex::new(()),
+            metrics: None,
+        }
+    }
+
+    /// Counts this clone's `ls-remote` and `fetch` requests in `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::GitRepoMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Counts a remote request of `kind` begun at `started` (`failed`: for which revision).
+    fn count(&self, kind: GitRequestKind, started: std::time::Instant, failed: Option<&str>) {
+        if let Some(m) = &self.metrics {
+            m.observe(kind, started.elapsed(), failed);
         }
     }
 
@@ -200,7 +217,10 @@ impl GitRepo {
     /// The cheap remote check: the refs the remote advertises (no objects transferred).
     pub fn ls_remote(&self) -> Result<RemoteRefs, GitError> {
         self.ensure_clone()?;
-        let out = self.git("ls-remote", &["ls-remote", &self.url], true)?;
+        let started = std::time::Instant::now();
+        let out = self.git("ls-remote", &["ls-remote", &self.url], true);
+        self.count(LsRemote, started, out.is_err().then_some(""));
+        let out = out?;
         Ok(RemoteRefs::parse(&String::from_utf8_lossy(&out.stdout)))
     }
 
@@ -236,7 +256,8 @@ impl GitRepo {
 
     fn fetch_locked(&self, extra: &[&str]) -> Result<(), GitError> {
         self.ensure_clone()?;
-        self.git(
+        let started = std::time::Instant::now();
+        let fetched = self.git(
             "fetch",
             &[
                 "fetch",
@@ -249,9 +270,14 @@ impl GitRepo {
                 "+refs/tags/*:refs/tags/*",
             ],
             true,
-        )?;
+        );
+        self.count(Fetch, started, fetched.is_err().then_some(""));
+        fetched?;
         for sha in extra.iter().filter(|s| !self.has_commit(s)) {
-            self.git("fetch commit", &["fetch", "--quiet", &self.url, sha], true)?;
+            let started = std::time::Instant::now();
+            let fetched = self.git("fetch commit", &["fetch", "--quiet", &self.url, sha], true);
+            self.count(Fetch, started, fetched.is_err().then_some(*sha));
+            fetched?;
         }
         Ok(())
     }

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub struct RepoRegistry {
     root: PathBuf,
     repos: Mutex<HashMap<String, Arc<GitRepo>>>,
+    metrics: Option<crate::metrics::GitMetrics>,
 }
 
 impl RepoRegistry {
@@ -25,15 +26,26 @@ impl RepoRegistry {
         RepoRegistry {
             root: root.into(),
             repos: Mutex::new(HashMap::new()),
+            metrics: None,
         }
+    }
+
+    /// Counts every clone's remote requests in `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::GitMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The shared clone of `url`, with `auth` as its current credentials.
     pub fn get(&self, url: &str, auth: GitAuth) -> Arc<GitRepo> {
         let mut repos = self.repos.lock().unwrap_or_else(PoisonError::into_inner);
-        let repo = repos
-            .entry(normalize(url))
-            .or_insert_with(|| Arc::new(GitRepo::new(&self.root, url, GitAuth::default())));
+        let repo = repos.entry(normalize(url)).or_insert_with(|| {
+            let repo = GitRepo::new(&self.root, url, GitAuth::default());
+            Arc::new(match &self.metrics {
+                Some(m) => repo.with_metrics(m.for_repo(url)),
+                None => repo,
+            })
+        });
         repo.set_auth(auth);
         Arc::clone(repo)
     }

@@ -49,6 +49,9 @@ pub struct ControllerArgs {
     /// How often a new sealing key is generated, in hours (0: never after the first).
     #[arg(long, default_value_t = 720)]
     key_renew_period_hours: u64,
+    /// Where to serve Prometheus metrics (`GET /metrics`; Argo CD's argocd-metrics port).
+    #[arg(long, default_value = "0.0.0.0:8082")]
+    metrics_listen: SocketAddr,
 }
 
 impl ControllerArgs {
@@ -81,6 +84,13 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<()> {
         let client = super::kube_client::client(args.kubeconfig.as_deref()).await?;
         let apps = (!args.no_applications).then(|| args.app_config());
         let sealed = (!args.no_sealed_secrets).then(|| args.sealed_config());
+        let metrics = apps
+            .as_ref()
+            .map_or_else(fjord_engine::metrics::Metrics::process_only, |c| {
+                c.metrics.clone()
+            });
+        let at = super::metrics::serve(args.metrics_listen, metrics).await?;
+        eprintln!("metrics on http://{at}/metrics");
         run_controllers(client, apps, sealed, async {
             let _ = tokio::signal::ctrl_c().await;
         })

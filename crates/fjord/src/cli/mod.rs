@@ -9,6 +9,7 @@ mod image;
 mod install;
 mod kube_client;
 mod kustomize;
+mod metrics;
 mod seal;
 mod server;
 mod up;

@@ -26,6 +26,10 @@ pub struct ServerArgs {
     /// Mark session cookies `Secure` (set when a TLS proxy fronts the server).
     #[arg(long)]
     secure_cookies: bool,
+    /// Where to serve Prometheus metrics (`GET /metrics`; Argo CD's argocd-server-metrics
+    /// port), apart from the API so that it needs no login and stays internal.
+    #[arg(long, default_value = "0.0.0.0:8083")]
+    metrics_listen: SocketAddr,
 }
 
 /// A server ready to serve: its router and the administrator token.
@@ -94,7 +98,11 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
                 args.namespace, prepared.admin_token
             );
         }
-        axum::serve(listener, prepared.router)
+        let metrics = fjord_engine::metrics::Metrics::process_only();
+        let router = fjord_server::metrics::track(prepared.router, &metrics);
+        let at = super::metrics::serve(args.metrics_listen, metrics).await?;
+        eprintln!("metrics on http://{at}/metrics");
+        axum::serve(listener, router)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })

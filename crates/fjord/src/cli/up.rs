@@ -35,6 +35,10 @@ pub struct UpArgs {
     /// Address of the web UI and API.
     #[arg(long, default_value = "127.0.0.1:8080")]
     ui_listen: std::net::SocketAddr,
+    /// Address of the controller's Prometheus metrics (`GET /metrics`); a busy port falls
+    /// back to a free one.
+    #[arg(long, default_value = "127.0.0.1:8082")]
+    metrics_listen: std::net::SocketAddr,
 }
 
 fn examples_dir(arg: Option<&Path>) -> anyhow::Result<PathBuf> {
@@ -160,6 +164,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             &args.namespace,
             args.data_dir.join("git-cache"),
         );
+        let metrics_at = super::metrics::serve_loopback(args.metrics_listen, app_config.metrics.clone()).await?;
+        eprintln!("controller metrics on http://{metrics_at}/metrics");
         let mut sealed = fjord_sealed_controller::ControllerConfig::new("kube-system");
         // Any free loopback port, registered as kubeseal's default Service so that `fjord seal`
         // and kubeseal work against this cluster with no extra flag.
