@@ -233,9 +233,8 @@ async fn syncs_and_rollbacks_leave_audit_records_without_secret_values() {
         Some(ObjectAction::Created)
     );
 
-    // A user's sync forward to HEAD says who. (Not asserted: that it prunes `legacy`. The
-    // controller only prunes objects `status.resources` tracked, and the rollback's status
-    // compares against HEAD, where `legacy` is gone, so it is never listed there.)
+    // A user's sync forward to HEAD says who, and prunes `legacy`, which only the rollback's
+    // revision has: what an operation applied counts as managed.
     env.patch_app(
         "shop",
         json!({"operation": {"sync": {"prune": true}, "initiatedBy": {"username": "carol"}}}),
@@ -256,6 +255,11 @@ async fn syncs_and_rollbacks_leave_audit_records_without_secret_values() {
     assert_eq!(
         changes_of(by_user, "Deployment", "web"),
         ["spec.template.spec.containers[name=web].image: nginx:1.0 → nginx:1.1"],
+        "{records:#?}"
+    );
+    assert_eq!(
+        action_of(by_user, "ConfigMap", "legacy"),
+        Some(ObjectAction::Pruned),
         "{records:#?}"
     );
 

@@ -150,13 +150,7 @@ async fn compare_live(
             diff,
         });
     }
-    // Previously managed objects that are no longer rendered.
-    let previous = app
-        .status
-        .as_ref()
-        .map(|s| s.resources.clone())
-        .unwrap_or_default();
-    for r in previous {
+    for r in previously_managed(app) {
         let key = ResourceKey::new(&r.group, &r.kind, &r.namespace, &r.name);
         if seen.contains(&key) {
             continue;
@@ -199,4 +193,50 @@ async fn compare_live(
         });
     }
     Ok(Ok(items))
+}
+
+/// An object this Application managed before.
+struct PreviousObject {
+    group: String,
+    version: String,
+    kind: String,
+    namespace: String,
+    name: String,
+}
+
+/// Objects the Application managed before this reconcile: its last listed resources, and the
+/// objects its last operation applied. The second matters after a rollback (or a sync of
+/// another revision): what that operation created is not in the spec's revision, so without
+/// it the object would never be listed, shown as needing prune, or pruned.
+fn previously_managed(app: &Application) -> Vec<PreviousObject> {
+    let Some(status) = app.status.as_ref() else {
+        return Vec::new();
+    };
+    let listed = status.resources.iter().map(|r| PreviousObject {
+        group: r.group.clone(),
+        version: r.version.clone(),
+        kind: r.kind.clone(),
+        namespace: r.namespace.clone(),
+        name: r.name.clone(),
+    });
+    let applied = status
+        .operation_state
+        .as_ref()
+        .and_then(|o| o.sync_result.as_ref())
+        .map(|r| r.resources.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.hook_type.is_none() && !r.kind.is_empty())
+        .map(|r| PreviousObject {
+            group: r.group.clone(),
+            version: r.version.clone(),
+            kind: r.kind.clone(),
+            namespace: r.namespace.clone(),
+            name: r.name.clone(),
+        });
+    let mut seen = HashSet::new();
+    listed
+        .chain(applied)
+        .filter(|o| seen.insert(ResourceKey::new(&o.group, &o.kind, &o.namespace, &o.name)))
+        .collect()
 }
