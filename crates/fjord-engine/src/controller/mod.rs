@@ -32,6 +32,7 @@ mod project;
 mod reconcile;
 mod retry;
 mod settings;
+pub mod shard;
 mod source;
 mod source_status;
 mod status;
@@ -82,6 +83,8 @@ pub struct ControllerConfig {
     pub helm_binary: Option<PathBuf>,
     /// Limits of custom health scripts (Lua from `argocd-cm`).
     pub lua_limits: crate::health::lua::LuaLimits,
+    /// Sharding across replicas (`None`: this process reconciles every Application).
+    pub shard: Option<Arc<shard::Shard>>,
 }
 
 impl ControllerConfig {
@@ -98,6 +101,7 @@ impl ControllerConfig {
             concurrency: 16,
             helm_binary: None,
             lua_limits: crate::health::lua::LuaLimits::default(),
+            shard: None,
         }
     }
 }
@@ -196,6 +200,9 @@ pub async fn run(
     let controller = Controller::new(apps, kube::runtime::watcher::Config::default())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     let store = controller.store();
+    if let Some(shard) = &ctx.config.shard {
+        shard.attach(store.clone(), tx.clone());
+    }
     let poller = tokio::spawn(poll_sources(Arc::clone(&ctx), store.clone(), tx));
     let ns = ctx.config.namespace.clone();
     // A changed AppProject re-queues its Applications; a changed cluster Secret or
