@@ -26,7 +26,14 @@ use kube::api::{DynamicObject, ListParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 
 const NS: &str = "argocd";
-const LEASE_SECONDS: u64 = 4;
+/// Lease duration of the replicas (`FJORD_SHARD_LEASE`, default 6 s: short, with room for a
+/// loaded CI machine to renew in time).
+fn lease_seconds() -> u64 {
+    std::env::var("FJORD_SHARD_LEASE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6)
+}
 
 fn apps_count() -> usize {
     std::env::var("FJORD_SHARD_APPS")
@@ -130,6 +137,9 @@ impl Drop for Replica {
     }
 }
 
+/// Namespace of the Sealed Secrets keys in the sharding test.
+const KEYS_NS: &str = "sealed-keys";
+
 fn start_replica(tc: &TestCluster, dir: &Path, id: &str, sharding: bool) -> Replica {
     let log = dir.join(format!("{id}.log"));
     let file = std::fs::File::create(&log).unwrap();
@@ -141,7 +151,6 @@ fn start_replica(tc: &TestCluster, dir: &Path, id: &str, sharding: bool) -> Repl
         NS.into(),
         "--repo-cache-dir".into(),
         dir.join(format!("cache-{id}")).display().to_string(),
-        "--no-sealed-secrets".into(),
         "--resync-seconds".into(),
         "3600".into(),
         "--poll-seconds".into(),
@@ -150,13 +159,22 @@ fn start_replica(tc: &TestCluster, dir: &Path, id: &str, sharding: bool) -> Repl
         "8".into(),
     ];
     if sharding {
+        // The Sealed Secrets controller runs on the leader only.
+        args.extend([
+            "--sealed-secrets-namespace".into(),
+            KEYS_NS.into(),
+            "--sealed-secrets-listen".into(),
+            "127.0.0.1:0".into(),
+        ]);
         args.extend([
             "--sharding".into(),
             "--replica-id".into(),
             id.into(),
             "--shard-lease-duration".into(),
-            LEASE_SECONDS.to_string(),
+            lease_seconds().to_string(),
         ]);
+    } else {
+        args.push("--no-sealed-secrets".into());
     }
     let child = Command::new(env!("CARGO_BIN_EXE_fjord"))
         .args(&args)
@@ -329,7 +347,39 @@ async fn setup(tc: &TestCluster, with_default_project: bool) -> kube::Client {
     }
     tc.kubectl_ok("1.33", &["create", "namespace", "fleet"])
         .unwrap();
+    tc.kubectl_ok("1.33", &["create", "namespace", KEYS_NS])
+        .unwrap();
+    let crd = tc.scratch().join("sealedsecret-crd.yaml");
+    std::fs::write(&crd, fjord_sealed_controller::CRD_YAML).unwrap();
+    tc.kubectl_ok("1.33", &["apply", "-f", crd.to_str().unwrap()])
+        .unwrap();
     client
+}
+
+const SEALED_STARTED: &str = "leader: starting the Sealed Secrets controller";
+
+fn log_of(r: &Replica) -> String {
+    strip_ansi(&std::fs::read_to_string(&r.log).unwrap_or_default())
+}
+
+async fn key_secrets(client: &kube::Client) -> usize {
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), KEYS_NS);
+    secrets
+        .list(&ListParams::default().labels("sealedsecrets.bitnami.com/sealed-secrets-key"))
+        .await
+        .unwrap()
+        .items
+        .len()
+}
+
+async fn leader_of(client: &kube::Client) -> String {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), NS);
+    leases
+        .get_opt("fjord-controller-leader")
+        .await
+        .unwrap()
+        .and_then(|l| l.spec?.holder_identity)
+        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -346,27 +396,44 @@ async fn three_replicas_share_300_applications_hand_over_on_kill_and_on_join() {
     let r2 = start_replica(&tc, &dir, "r2", true);
     let r3 = start_replica(&tc, &dir, "r3", true);
     wait_agreement(&client, &["r1", "r2", "r3"], Duration::from_secs(60)).await;
-    let leases: Api<Lease> = Api::namespaced(client.clone(), NS);
     let mut leader = String::new();
     wait_until("a leader", Duration::from_secs(30), async || {
-        let l = leases.get_opt("fjord-controller-leader").await.unwrap();
-        leader = l.and_then(|l| l.spec?.holder_identity).unwrap_or_default();
+        leader = leader_of(&client).await;
         !leader.is_empty()
     })
     .await;
     assert!(["r1", "r2", "r3"].contains(&leader.as_str()), "{leader}");
-    let projects = tc
-        .kubectl_ok("1.33", &["get", "appprojects", "-n", NS, "-o", "name"])
-        .unwrap_or_default();
-    let leader_log = [&r1, &r2, &r3]
-        .iter()
-        .find(|r| r.id == leader)
-        .map(|r| std::fs::read_to_string(&r.log).unwrap_or_default())
-        .unwrap_or_default();
-    assert!(
-        projects.contains("default") || leader_log.contains("became the leader"),
-        "{projects}"
+    // Cluster-wide duties on the leader only: one sealing key, one Sealed Secrets controller,
+    // and the default AppProject.
+    wait_until(
+        "the leader's sealing key",
+        Duration::from_secs(60),
+        async || key_secrets(&client).await >= 1,
+    )
+    .await;
+    wait_until(
+        "the default AppProject",
+        Duration::from_secs(30),
+        async || {
+            tc.kubectl_ok("1.33", &["get", "appproject", "default", "-n", NS])
+                .is_ok()
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        key_secrets(&client).await,
+        1,
+        "only the leader manages keys"
     );
+    for r in [&r1, &r2, &r3] {
+        assert_eq!(
+            log_of(r).contains(SEALED_STARTED),
+            r.id == leader,
+            "{}: Sealed Secrets controller started on the leader ({leader}) only",
+            r.id
+        );
+    }
 
     // Phase 1: 300 Applications, each reconciled by its ring owner only.
     let started = Instant::now();
@@ -523,8 +590,9 @@ async fn three_replicas_share_300_applications_hand_over_on_kill_and_on_join() {
         .unwrap()
         - killed_at;
     println!(
-        "kill -9 of {victim_id}: its {} Applications reconciled by the survivors; first started after {first_ms} ms, all done after {takeover_ms} ms (lease {LEASE_SECONDS} s)",
-        victims_apps.len()
+        "kill -9 of {victim_id}: its {} Applications reconciled by the survivors; first started after {first_ms} ms, all done after {takeover_ms} ms (lease {} s)",
+        victims_apps.len(),
+        lease_seconds()
     );
     let ring_after = Ring::new(survivor_ids.iter().copied());
     for r in &after_kill {
@@ -537,11 +605,92 @@ async fn three_replicas_share_300_applications_hand_over_on_kill_and_on_join() {
     }
     // The leader removes the dead replica's Lease once it is long expired.
     wait_agreement(&client, &survivor_ids, Duration::from_secs(60)).await;
-    let mut everyone: Vec<&Replica> = survivors.iter().collect();
+
+    // Phase 4: the leader stops gracefully (SIGTERM): it gives up its Lease and leadership,
+    // another replica leads, starts the Sealed Secrets controller and keeps the one key.
+    let (mut old_leader, rest): (Vec<Replica>, Vec<Replica>) =
+        survivors.into_iter().partition(|r| r.id == leader);
+    let mut old_leader = old_leader.remove(0);
+    let termed_at = epoch_ms();
+    let status = Command::new("kill")
+        .args(["-TERM", &old_leader.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rest_ids: Vec<&str> = rest.iter().map(|r| r.id.as_str()).collect();
+    let mut new_leader = String::new();
+    wait_until("a new leader", Duration::from_secs(60), async || {
+        new_leader = leader_of(&client).await;
+        rest_ids.contains(&new_leader.as_str())
+    })
+    .await;
+    let leader_after_ms = epoch_ms() - termed_at;
+    wait_agreement(&client, &rest_ids, Duration::from_secs(60)).await;
+    let agreed_after_ms = epoch_ms() - termed_at;
+    let new_leader_replica = rest.iter().find(|r| r.id == new_leader).unwrap();
+    wait_until(
+        "the new leader's Sealed Secrets controller",
+        Duration::from_secs(30),
+        async || log_of(new_leader_replica).contains(SEALED_STARTED),
+    )
+    .await;
+    let exited = wait_exit(&mut old_leader.child, Duration::from_secs(20));
+    assert!(exited, "the old leader exits after SIGTERM");
+    assert!(
+        log_of(&old_leader).contains("left the shard"),
+        "graceful shutdown deletes the member Lease"
+    );
+    println!(
+        "SIGTERM of the leader {leader}: {new_leader} leads after {leader_after_ms} ms; the two left agree after {agreed_after_ms} ms"
+    );
+    assert_eq!(
+        key_secrets(&client).await,
+        1,
+        "the new leader reuses the key"
+    );
+    let ring_last = Ring::new(rest_ids.iter().copied());
+    let last_apps: BTreeSet<String> = (0..apps)
+        .map(app_name)
+        .filter(|a| ring_after.owns(&leader, &format!("{NS}/{a}")))
+        .collect();
+    let refs: Vec<&Replica> = rest.iter().collect();
+    wait_until(
+        "the old leader's Applications taken over",
+        Duration::from_secs(90),
+        async || {
+            let taken: BTreeSet<String> = reconciles(&refs)
+                .into_iter()
+                .filter(|r| r.start >= termed_at)
+                .map(|r| r.app)
+                .collect();
+            last_apps.is_subset(&taken)
+        },
+    )
+    .await;
+    for r in reconciles(&refs).iter().filter(|r| r.start >= termed_at) {
+        assert_eq!(
+            ring_last.owner(&format!("{NS}/{}", r.app)),
+            Some(r.replica.as_str())
+        );
+    }
+
+    let mut everyone: Vec<&Replica> = rest.iter().collect();
     everyone.push(&victim);
+    everyone.push(&old_leader);
     assert_no_overlap(&reconciles(&everyone));
     drop(victim);
     assert_eq!(synced_count(&client).await, apps);
+}
+
+fn wait_exit(child: &mut Child, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
 }
 
 /// Time to Synced for the same fleet with 1, 2 and 3 replicas (run with

@@ -2,7 +2,6 @@
 //! computes the view, drains and publishes, detects agreement and re-queues gained
 //! Applications, fences itself when renewals stop succeeding, and runs leader election.
 
-use super::gate::GateState;
 use super::leader::{self, LeaderState, Timing};
 use super::membership::{
     LEADER_LEASE, MEMBER, Observations, Record, SHARD_LABEL, VIEW_ANNOTATION, member_lease_name,
@@ -28,9 +27,8 @@ struct Coordinator {
     shard: Arc<Shard>,
     api: Api<Lease>,
     timing: Timing,
-    /// This incarnation's member name (the replica id, then `<id>.<n>` after a fence).
+    /// Our member name (the replica id).
     member: String,
-    incarnation: u32,
     /// Shard Leases by name, as the watch delivered them.
     leases: HashMap<String, Lease>,
     init_buffer: Option<HashMap<String, Lease>>,
@@ -44,17 +42,39 @@ struct Coordinator {
     leader: LeaderState,
 }
 
+/// Cancels every reconcile in flight as soon as the fencing deadline passes, independently
+/// of the coordinator loop (which may be waiting on a slow renewal).
+pub(super) async fn enforce_fence(shard: Arc<Shard>) {
+    let mut stop = shard.stop.subscribe();
+    loop {
+        let now = Instant::now();
+        let next = {
+            let mut gate = lock(&shard.gate);
+            if gate.fenced(now) && gate.fence(false) {
+                tracing::warn!(replica = %shard.config.replica_id, "shard Lease not renewed in time: stopped reconciling");
+            }
+            match gate.fence_at() {
+                Some(at) if at > now => at.min(now + Duration::from_millis(250)),
+                _ => now + Duration::from_millis(100),
+            }
+        };
+        tokio::select! {
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
+            _ = tokio::time::sleep_until(next.into()) => {}
+        }
+    }
+}
+
 pub(super) async fn run(shard: Arc<Shard>) {
     let duration = shard.config.lease_duration;
     let api: Api<Lease> = Api::namespaced(shard.client.clone(), &shard.config.namespace);
     let mut c = Coordinator {
         member: shard.config.replica_id.clone(),
-        incarnation: 0,
         api: api.clone(),
         timing: Timing {
             duration,
             margin: duration / 4,
-            request_timeout: duration / 4,
+            request_timeout: duration / 3,
         },
         shard,
         leases: HashMap::new(),
@@ -181,16 +201,9 @@ impl Coordinator {
         }
     }
 
-    /// The periodic renewal: a new incarnation first when we were fenced, then our Lease,
-    /// then leader election and (as leader) removal of long-dead members' Leases.
+    /// The periodic renewal: our Lease, then leader election and (as leader) removal of
+    /// long-dead members' Leases.
     async fn renew(&mut self) -> bool {
-        let now = Instant::now();
-        let fenced_after_protection = lock(&self.shard.gate)
-            .fence_at()
-            .is_some_and(|at| now >= at);
-        if fenced_after_protection {
-            self.reincarnate();
-        }
         if !self.write_member(self.published.clone()).await {
             return false;
         }
@@ -207,24 +220,6 @@ impl Coordinator {
             self.remove_dead_members().await;
         }
         true
-    }
-
-    /// After a fence: continue as a new member, so that nobody's earlier publications count
-    /// for us.
-    fn reincarnate(&mut self) {
-        let old = self.my_lease();
-        self.incarnation += 1;
-        self.member = format!("{}.{}", self.shard.config.replica_id, self.incarnation);
-        tracing::warn!(replica = %self.shard.config.replica_id, member = %self.member, "fenced: the shard Lease was not renewed in time; rejoining as a new member");
-        *lock(&self.shard.gate) = GateState::new(&self.member);
-        self.published = None;
-        self.last_write = None;
-        self.drain_since = None;
-        self.leader.drop_leadership();
-        let api = self.api.clone();
-        tokio::spawn(async move {
-            let _ = api.delete(&old, &DeleteParams::default()).await;
-        });
     }
 
     /// As leader: deletes member Leases dead for more than two durations (at their read

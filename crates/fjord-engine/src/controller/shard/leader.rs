@@ -32,7 +32,7 @@ impl LeaderState {
         self.lease.is_some() && self.until.is_some_and(|u| now < u)
     }
 
-    /// Gives up leadership at once (a fence, a new incarnation).
+    /// Gives up leadership at once (its protection ran out).
     pub(crate) fn drop_leadership(&mut self) {
         self.lease = None;
         self.until = None;

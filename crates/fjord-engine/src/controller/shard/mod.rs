@@ -15,10 +15,11 @@
 //! Each member publishes, in its Lease's `fjord.dev/shard-view` annotation, the hash of the
 //! view it acts upon. The gate ([`gate`]) lets a reconcile of key `k` start only when:
 //!
-//! 1. the member is not *fenced*: its last successful renewal, sent at `t`, protects it until
-//!    `t + duration − margin` (margin = duration/4). After that every reconcile in flight is
-//!    cancelled and nothing starts; a fenced member comes back as a new *incarnation*
-//!    (member name `<replica>.<n>`, a new Lease), i.e. as a newcomer;
+//! 1. the member is not *fenced*: its last renewal known to have succeeded, sent at `t`,
+//!    protects it until `t + duration − margin` (margin = duration/4). At that deadline every
+//!    reconcile in flight is cancelled, nothing starts, and the held list (rule 3) is emptied;
+//!    a renewal that succeeds later lifts the fence but restores nothing: the member starts
+//!    again only through a new agreement;
 //! 2. the current view gives `k` to the member; and
 //! 3. every ring in its *held* list gives `k` to it. The held list is reset to `[V]` when
 //!    every member of the current view `V` (itself included) has published `V`
@@ -31,17 +32,26 @@
 //! seen too). When agreement is reached the keys that became startable are re-queued from the
 //! controller's store.
 //!
-//! Why two members never run `k` at once: suppose A may start `k` while B does. B started it
-//! under some agreement on `W` (B owns `k` in `W`). If A was live in B's view, A had published
-//! `W` — after draining `k`, which A does not own in `W` — and since then A can only start `k`
-//! through a later agreement (which needs B to publish a view without `k` for B, after
-//! draining it) or through its held list, which now contains `W` and so excludes `k`. If A was
-//! dead in B's view, B saw no renewal of A for a whole duration although its own watch was
-//! fresh to within a renewal period, so A's last renewal is older than a duration and A fenced
-//! itself a margin earlier; it returns only as a new incarnation, for which nobody's earlier
-//! publications count. A member that misses the agreement (watch behind, a member about to
-//! expire) just waits: disagreement costs availability, never exclusivity. The margin covers
-//! a request still travelling when its reconcile is cancelled.
+//! Why two members never run `k` at once: suppose A may start `k` while B runs it. B
+//! started it under an agreement on some `W` that gives `k` to B.
+//!
+//! - If A is in `W`, A had published `W` — after draining `k`, which `W` does not give it.
+//!   Since then A can start `k` only through a later agreement, which needs B to publish a
+//!   view that does not give `k` to B (after draining it), or through its held list, which
+//!   now contains `W` and so excludes `k`.
+//! - If A is not in `W`, B judged A dead from a fresh picture: B had seen its own latest
+//!   write, hence every renewal of A applied before it, and saw none for a whole duration. So
+//!   the renewals A knew had succeeded were sent at least a duration before, and A fenced
+//!   itself a margin before B could agree: it cancelled everything and emptied its held list.
+//!   A renewal of A applied later lifts A's fence, but A then needs a new agreement, which
+//!   needs B to publish a view that contains A (so B has seen A alive again, and drained
+//!   what that view gives A). Both arguments need only the observed-change clock; the
+//!   record's own expiry merely keeps members alive longer.
+//!
+//! A member that misses the agreement (watch behind, a member about to expire) just waits:
+//! disagreement costs availability, never exclusivity. The margin covers a request still
+//! travelling when its reconcile is cancelled. Replica ids must be unique among live
+//! processes (pod names are).
 //!
 //! # Leader
 //! The cluster-wide duties (the Sealed Secrets key manager, the `default` AppProject) run on
@@ -152,6 +162,7 @@ impl Shard {
             stop: watch::channel(false).0,
             task: Mutex::new(None),
         });
+        tokio::spawn(coordinator::enforce_fence(Arc::clone(&shard)));
         let task = tokio::spawn(coordinator::run(Arc::clone(&shard)));
         *lock(&shard.task) = Some(task);
         tracing::info!(replica = %shard.config.replica_id, lease_duration = ?shard.config.lease_duration, "sharding on");
