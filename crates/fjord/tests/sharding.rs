@@ -478,6 +478,22 @@ async fn three_replicas_share_300_applications_hand_over_on_kill_and_on_join() {
         .collect();
     println!("shares with 3 replicas: {share:?}");
 
+    // Steady state: nothing changes, so the replicas' only requests are their Lease renewals
+    // (one per replica and the leader's, every third of the lease duration).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let window = Duration::from_secs(4 * lease_seconds());
+    let before = api_requests(&client).await;
+    tokio::time::sleep(window).await;
+    let requests = api_requests(&client).await - before - 1;
+    let renewals = 4 * (window.as_secs() * 3 / lease_seconds());
+    println!(
+        "steady state: {requests} API requests in {window:?} with 3 replicas ({renewals} renewals expected)"
+    );
+    assert!(
+        requests <= renewals + 8,
+        "{requests} requests in {window:?}: more than the renewals"
+    );
+
     // Phase 2: a fourth replica joins and takes about a quarter; the rest stay.
     let joined_at = epoch_ms();
     let r4 = start_replica(&tc, &dir, "r4", true);
@@ -680,6 +696,16 @@ async fn three_replicas_share_300_applications_hand_over_on_kill_and_on_join() {
     assert_no_overlap(&reconciles(&everyone));
     drop(victim);
     assert_eq!(synced_count(&client).await, apps);
+}
+
+/// The API server's request counter (its `/metrics`).
+async fn api_requests(client: &kube::Client) -> u64 {
+    let req = http::Request::get("/metrics").body(Vec::new()).unwrap();
+    let text = client.request_text(req).await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("fjord_apiserver_requests_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the API server counts requests")
 }
 
 fn wait_exit(child: &mut Child, timeout: Duration) -> bool {
