@@ -135,7 +135,9 @@ impl ControllerArgs {
         let id = self.replica_id.clone().unwrap_or_else(default_replica_id);
         let mut config = ShardConfig::new(&self.namespace, id);
         config.lease_duration = Duration::from_secs(self.shard_lease_duration);
-        Ok(Some(Shard::start(client.clone(), config)?))
+        let shard = Shard::start(client.clone(), config)
+            .context("--sharding (check --replica-id and --shard-lease-duration)")?;
+        Ok(Some(shard))
     }
 }
 

@@ -108,10 +108,10 @@ impl ShardConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ShardError {
     /// The replica id makes no valid Lease name.
-    #[error("--replica-id: {0}")]
+    #[error("sharding: {0}")]
     ReplicaId(String),
     /// The lease duration is too short to renew within.
-    #[error("--shard-lease-duration: {0:?} is too short (at least 3 s)")]
+    #[error("sharding: a lease duration of {0:?} is too short (at least 3 s)")]
     LeaseDuration(Duration),
 }
 
