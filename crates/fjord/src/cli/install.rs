@@ -1,7 +1,9 @@
 //! `fjord install`: the manifests a real cluster needs to run Fjord — the CRDs (Application,
 //! AppProject, SealedSecret), a namespace, the controller's ServiceAccount and RBAC, its
 //! Deployment, and the Service kubeseal reaches the Sealed Secrets endpoints through. Printed as one
-//! YAML stream for `kubectl apply -f -`.
+//! YAML stream for `kubectl apply -f -`. With `--replicas N` > 1 the replicas shard the
+//! Applications (`--sharding`, the pod name as replica id through the downward API, a Role for
+//! Leases); the Sealed Secrets endpoints are then served by the elected leader only.
 
 use clap::Args;
 
