@@ -768,3 +768,64 @@ async fn throughput_with_one_two_and_three_replicas() {
         drop(replicas);
     }
 }
+
+/// The API server goes away for three lease durations: both replicas fence themselves
+/// (cancel and stop), then come back through a new agreement; no Application is reconciled
+/// by two replicas at once across the outage, and each ends with its ring owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "e2e: starts the embedded control plane (stopped and restarted) and two fjord controller processes"]
+async fn replicas_fence_during_an_api_outage_and_resume_without_overlap() {
+    let apps = 60;
+    let mut tc = TestCluster::start().await.unwrap();
+    let dir = tc.scratch().to_path_buf();
+    let client = setup(&tc, true).await;
+    let bare = fleet_repo(&dir, apps);
+    let a = start_replica(&tc, &dir, "ra", true);
+    let b = start_replica(&tc, &dir, "rb", true);
+    wait_agreement(&client, &["ra", "rb"], Duration::from_secs(60)).await;
+    create_apps(&client, &bare, apps).await;
+    wait_until(
+        "every Application Synced",
+        Duration::from_secs(120),
+        async || synced_count(&client).await == apps,
+    )
+    .await;
+
+    tc.stop().await;
+    tokio::time::sleep(Duration::from_secs(3 * lease_seconds())).await;
+    for r in [&a, &b] {
+        assert!(
+            log_of(r).contains("shard Lease not renewed in time: stopped reconciling"),
+            "{} fenced itself during the outage",
+            r.id
+        );
+    }
+    let back_at = epoch_ms();
+    tc.restart().await.unwrap();
+    let client = fjord_e2e::client(&tc).await;
+    wait_agreement(&client, &["ra", "rb"], Duration::from_secs(90)).await;
+    let ring = Ring::new(["ra", "rb"]);
+    wait_until(
+        "every Application reconciled by its owner after the outage",
+        Duration::from_secs(90),
+        async || {
+            let after: BTreeSet<(String, String)> = reconciles(&[&a, &b])
+                .into_iter()
+                .filter(|r| r.start >= back_at)
+                .map(|r| (r.app, r.replica))
+                .collect();
+            (0..apps).map(app_name).all(|app| {
+                let owner = ring.owner(&format!("{NS}/{app}")).unwrap().to_string();
+                after.contains(&(app, owner))
+            })
+        },
+    )
+    .await;
+    let resumed_ms = epoch_ms() - back_at;
+    println!(
+        "after a {} s outage both replicas resumed their shares within {resumed_ms} ms",
+        3 * lease_seconds()
+    );
+    assert_no_overlap(&reconciles(&[&a, &b]));
+    assert_eq!(synced_count(&client).await, apps);
+}
