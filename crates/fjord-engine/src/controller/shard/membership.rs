@@ -124,7 +124,8 @@ impl Observations {
             *entry = (record.renew_time, now);
         }
         let observed_fresh = now.duration_since(entry.1) < record.duration;
-        let record_fresh = record.renew_time.is_none_or(|t| {
+        // No renewTime: only what we observed counts.
+        let record_fresh = record.renew_time.is_some_and(|t| {
             let deadline_ms = t.as_millisecond() + record.duration.as_millis() as i64;
             wall.as_millisecond() < deadline_ms
         });
@@ -184,6 +185,12 @@ mod tests {
         let behind = record("c", wall - std::time::Duration::from_secs(3600));
         assert!(obs.alive(&behind, wall, t0));
         assert!(!obs.alive(&behind, wall, t0 + Duration::from_secs(10)));
+        let never_renewed = Record {
+            renew_time: None,
+            ..record("d", wall)
+        };
+        assert!(obs.alive(&never_renewed, wall, t0));
+        assert!(!obs.alive(&never_renewed, wall, t0 + Duration::from_secs(10)));
         assert!(!obs.alive(
             &Record {
                 holder: None,
