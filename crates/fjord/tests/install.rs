@@ -69,4 +69,33 @@ async fn fjord_install_output_applies_cleanly() {
         .unwrap(),
     );
     assert_eq!(deploy["spec"]["replicas"], 2);
+    // Two replicas shard: the pod name is the replica id, and the Lease Role is bound.
+    let container = &deploy["spec"]["template"]["spec"]["containers"][0];
+    assert!(
+        container["args"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "--sharding")),
+        "{container}"
+    );
+    assert_eq!(
+        container["env"][0]["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.name"
+    );
+    let role = json(
+        &tc.kubectl_ok(
+            "1.33",
+            &[
+                "get",
+                "role",
+                "fjord-controller-leases",
+                "-n",
+                "gitops",
+                "-o",
+                "json",
+            ],
+        )
+        .unwrap(),
+    );
+    assert_eq!(role["rules"][0]["resources"][0], "leases");
+    assert_eq!(role["rules"][0]["apiGroups"][0], "coordination.k8s.io");
 }

@@ -34,6 +34,7 @@ mod project;
 mod reconcile;
 mod retry;
 mod settings;
+pub mod shard;
 mod source;
 mod source_status;
 mod status;
@@ -86,6 +87,8 @@ pub struct ControllerConfig {
     pub lua_limits: crate::health::lua::LuaLimits,
     /// Where the controller's Prometheus metrics go (shared; serve its `encode()`).
     pub metrics: crate::metrics::Metrics,
+    /// Sharding across replicas (`None`: this process reconciles every Application).
+    pub shard: Option<Arc<shard::Shard>>,
 }
 
 impl ControllerConfig {
@@ -103,6 +106,7 @@ impl ControllerConfig {
             helm_binary: None,
             lua_limits: crate::health::lua::LuaLimits::default(),
             metrics: crate::metrics::Metrics::new(),
+            shard: None,
         }
     }
 }
@@ -251,6 +255,15 @@ pub async fn run(
     let controller = Controller::for_stream(app_events, store.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     observe::attach(&ctx, store.clone());
+    if let Some(shard) = &ctx.config.shard {
+        shard.attach(store.clone(), tx.clone());
+        let shard = Arc::clone(shard);
+        ctx.config
+            .metrics
+            .set_application_filter(Arc::new(move |app: &Application| {
+                shard.owns(&format!("{}/{}", app.namespace(), app.name()))
+            }));
+    }
     let poller = tokio::spawn(poll_sources(Arc::clone(&ctx), store.clone(), tx));
     let ns = ctx.config.namespace.clone();
     // A changed AppProject re-queues its Applications; a changed cluster Secret or

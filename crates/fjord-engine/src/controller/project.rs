@@ -243,7 +243,10 @@ async fn load(
         Some(cached) => cached.map(|p| p.as_ref().clone()),
         None => read(ctx, name).await?,
     };
-    if found.is_some() || name != DEFAULT_PROJECT {
+    if found.is_some()
+        || name != DEFAULT_PROJECT
+        || !super::shard::may_lead(ctx.config.shard.as_ref())
+    {
         return Ok(found);
     }
     tracing::info!(namespace = %ctx.config.namespace, "creating the missing default AppProject");

@@ -30,13 +30,17 @@ pub(crate) async fn reconcile(
     app: Arc<Application>,
     ctx: Arc<Context>,
 ) -> Result<Action, ControllerError> {
-    let span =
-        tracing::info_span!("reconcile", app = %format!("{}/{}", app.namespace(), app.name()));
-    let app = super::operation::current(&ctx, app).await?;
-    let started = std::time::Instant::now();
-    let result = reconcile_app(&app, &ctx).instrument(span).await;
-    super::observe::reconciled(&ctx, &app, started.elapsed());
-    result
+    let key = format!("{}/{}", app.namespace(), app.name());
+    let span = tracing::info_span!("reconcile", app = %key);
+    let shard = ctx.config.shard.clone();
+    super::shard::gated(shard.as_ref(), &key, async move {
+        let app = super::operation::current(&ctx, app).await?;
+        let started = std::time::Instant::now();
+        let result = reconcile_app(&app, &ctx).instrument(span).await;
+        super::observe::reconciled(&ctx, &app, started.elapsed());
+        result
+    })
+    .await
 }
 
 /// Whether the last `reconciledAt` is older than the resync interval (or absent).

@@ -52,6 +52,19 @@ pub struct ControllerArgs {
     /// Where to serve Prometheus metrics (`GET /metrics`; Argo CD's argocd-metrics port).
     #[arg(long, default_value = "0.0.0.0:8082")]
     metrics_listen: SocketAddr,
+    /// Share the Applications with the other replicas (one Lease per replica in --namespace,
+    /// consistent hashing of namespace/name); the Sealed Secrets controller and the `default`
+    /// AppProject then run on the elected leader only. Off: this process does everything.
+    #[arg(long, env = "FJORD_SHARDING")]
+    sharding: bool,
+    /// This replica's id with --sharding (its Lease is fjord-controller-<id>); default:
+    /// $POD_NAME, else the host name with a random suffix.
+    #[arg(long, env = "POD_NAME")]
+    replica_id: Option<String>,
+    /// Shard and leader Lease duration in seconds (renewed every third; as Kubernetes leader
+    /// election's default).
+    #[arg(long, default_value_t = 15)]
+    shard_lease_duration: u64,
 }
 
 impl ControllerArgs {
@@ -82,7 +95,11 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let client = super::kube_client::client(args.kubeconfig.as_deref()).await?;
-        let apps = (!args.no_applications).then(|| args.app_config());
+        let shard = args.start_shard(&client)?;
+        let mut apps = (!args.no_applications).then(|| args.app_config());
+        if let Some(config) = apps.as_mut() {
+            config.shard = shard.clone();
+        }
         let sealed = (!args.no_sealed_secrets).then(|| args.sealed_config());
         let metrics = apps
             .as_ref()
@@ -91,11 +108,100 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<()> {
             });
         let at = super::metrics::serve(args.metrics_listen, metrics).await?;
         eprintln!("metrics on http://{at}/metrics");
-        run_controllers(client, apps, sealed, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+        let result = run_leader_gated(client, apps, sealed, shard.clone(), terminated()).await;
+        if let Some(shard) = shard {
+            shard.shutdown().await;
+        }
+        result
     })
+}
+
+/// Ctrl-C or SIGTERM (what Kubernetes sends a pod's process).
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+impl ControllerArgs {
+    /// Starts sharding when asked for.
+    fn start_shard(
+        &self,
+        client: &kube::Client,
+    ) -> anyhow::Result<Option<std::sync::Arc<fjord_engine::controller::shard::Shard>>> {
+        use fjord_engine::controller::shard::{Shard, ShardConfig, default_replica_id};
+        if !self.sharding {
+            return Ok(None);
+        }
+        let id = self.replica_id.clone().unwrap_or_else(default_replica_id);
+        let mut config = ShardConfig::new(&self.namespace, id);
+        config.lease_duration = Duration::from_secs(self.shard_lease_duration);
+        let shard = Shard::start(client.clone(), config)
+            .context("--sharding (check --replica-id and --shard-lease-duration)")?;
+        Ok(Some(shard))
+    }
+}
+
+/// [`run_controllers`], with the Sealed Secrets controller running only while this replica
+/// leads when `shard` is given: started on gaining leadership, stopped on losing it.
+pub async fn run_leader_gated(
+    client: kube::Client,
+    apps: Option<fjord_engine::controller::ControllerConfig>,
+    sealed: Option<fjord_sealed_controller::ControllerConfig>,
+    shard: Option<std::sync::Arc<fjord_engine::controller::shard::Shard>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let Some(shard) = shard else {
+        return run_controllers(client, apps, sealed, shutdown).await;
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sealed_task = sealed.map(|config| {
+        let client = client.clone();
+        let mut leadership = shard.leadership();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
+                    closed = async { leadership.wait_for(|l| *l).await.is_err() } => if closed { return },
+                }
+                tracing::info!("leader: starting the Sealed Secrets controller");
+                let mut lost = leadership.clone();
+                let mut stopped = stop.clone();
+                let until = async move {
+                    tokio::select! {
+                        _ = async { let _ = lost.wait_for(|l| !*l).await; } => {}
+                        _ = async { let _ = stopped.wait_for(|s| *s).await; } => {}
+                    }
+                };
+                match fjord_sealed_controller::run(client.clone(), config.clone(), until).await {
+                    Ok(()) => tracing::info!("the Sealed Secrets controller stopped (leadership lost or shutdown)"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "the Sealed Secrets controller failed; retrying in 10 s while leader");
+                        tokio::time::sleep(Duration::from_secs(10)).await;
+                    }
+                }
+            }
+        })
+    });
+    let result = run_controllers(client, apps, None, async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    })
+    .await;
+    if let Some(task) = sealed_task {
+        task.abort();
+    }
+    result
 }
 
 /// Runs the chosen controllers until `shutdown` completes (or one of them stops).

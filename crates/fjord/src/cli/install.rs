@@ -1,7 +1,9 @@
 //! `fjord install`: the manifests a real cluster needs to run Fjord — the CRDs (Application,
 //! AppProject, SealedSecret), a namespace, the controller's ServiceAccount and RBAC, its
 //! Deployment, and the Service kubeseal reaches the Sealed Secrets endpoints through. Printed as one
-//! YAML stream for `kubectl apply -f -`.
+//! YAML stream for `kubectl apply -f -`. With `--replicas N` > 1 the replicas shard the
+//! Applications (`--sharding`, the pod name as replica id through the downward API, a Role for
+//! Leases); the Sealed Secrets endpoints are then served by the elected leader only.
 
 use clap::Args;
 
@@ -16,7 +18,8 @@ pub struct InstallArgs {
     /// Container image of the fjord binary.
     #[arg(long, default_value = concat!("ghcr.io/fjord-gitops/fjord:", env!("CARGO_PKG_VERSION")))]
     image: String,
-    /// Controller replicas.
+    /// Controller replicas; more than one shares the Applications between them (sharding by
+    /// Lease, one elected leader for cluster-wide duties).
     #[arg(long, default_value_t = 1)]
     replicas: u32,
 }
@@ -39,6 +42,25 @@ fn manifests(args: &InstallArgs) -> anyhow::Result<String> {
     let ns = &args.namespace;
     let image = &args.image;
     let replicas = args.replicas;
+    if replicas == 0 {
+        anyhow::bail!("--replicas must be at least 1");
+    }
+    // Several replicas shard the Applications; each needs its pod name as replica id. Only
+    // the elected leader serves the Sealed Secrets endpoints, so readiness cannot be probed
+    // there (followers would never become ready).
+    let (shard_args, pod_env, probe) = if replicas > 1 {
+        (
+            "\n        - --sharding",
+            "\n        env:\n        - name: POD_NAME\n          valueFrom:\n            fieldRef:\n              fieldPath: metadata.name",
+            "",
+        )
+    } else {
+        (
+            "",
+            "",
+            "\n        readinessProbe:\n          httpGet:\n            path: /healthz\n            port: http",
+        )
+    };
     let mut out = String::new();
     for crd in [
         APPLICATION_CRD,
@@ -97,6 +119,36 @@ subjects:
   name: fjord-controller
   namespace: {ns}
 ---
+# Membership and leader election of the controller replicas (coordination.k8s.io Leases in
+# Fjord's namespace), spelled out even though the ClusterRole above covers them.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: fjord-controller-leases
+  namespace: {ns}
+  labels:
+    app.kubernetes.io/part-of: fjord
+rules:
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: fjord-controller-leases
+  namespace: {ns}
+  labels:
+    app.kubernetes.io/part-of: fjord
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: fjord-controller-leases
+subjects:
+- kind: ServiceAccount
+  name: fjord-controller
+  namespace: {ns}
+---
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -124,14 +176,10 @@ spec:
         - controller
         - --namespace={ns}
         - --sealed-secrets-namespace={ns}
-        - --sealed-secrets-listen=0.0.0.0:8080
+        - --sealed-secrets-listen=0.0.0.0:8080{shard_args}{pod_env}
         ports:
         - name: http
-          containerPort: 8080
-        readinessProbe:
-          httpGet:
-            path: /healthz
-            port: http
+          containerPort: 8080{probe}
         resources:
           requests:
             cpu: 100m
@@ -187,7 +235,31 @@ mod tests {
         assert!(text.contains("replicas: 3"));
         assert!(text.contains("image: example.com/fjord:1"));
         assert!(text.contains("- --namespace=gitops"));
-        assert_eq!(text.matches("\n---\n").count() + 1, 9, "nine documents");
+        assert_eq!(text.matches("\n---\n").count() + 1, 11, "eleven documents");
+    }
+
+    #[test]
+    fn several_replicas_shard_with_their_pod_names_and_lease_rbac() {
+        let text = manifests(&args("gitops")).unwrap();
+        assert!(text.contains("- --sharding"), "{text}");
+        assert!(text.contains("- name: POD_NAME\n          valueFrom:\n            fieldRef:\n              fieldPath: metadata.name"), "{text}");
+        assert!(text.contains("resources: [\"leases\"]"), "{text}");
+        assert!(text.contains(
+            "verbs: [\"get\", \"list\", \"watch\", \"create\", \"update\", \"patch\", \"delete\"]"
+        ));
+        assert!(text.contains("apiGroups: [\"coordination.k8s.io\"]"));
+        assert!(
+            !text.contains("readinessProbe"),
+            "followers serve no endpoints"
+        );
+        let mut one = args("gitops");
+        one.replicas = 1;
+        let text = manifests(&one).unwrap();
+        assert!(!text.contains("--sharding"), "one replica does not shard");
+        assert!(!text.contains("POD_NAME"));
+        assert!(text.contains("readinessProbe"));
+        one.replicas = 0;
+        assert!(manifests(&one).is_err());
     }
 
     #[test]
