@@ -322,7 +322,9 @@ pub async fn run(
     Ok(())
 }
 
-/// Feeds the controller: the Applications' watch, cached without their managedFields.
+/// Feeds the controller: the Applications' watch, cached without their managedFields. Watch
+/// errors are retried here with backoff and not passed on: queued behind a channel, each one
+/// would add to the controller's own trigger backoff long after the API came back.
 async fn watch_applications(
     apps: Api<Application>,
     writer: kube::runtime::reflector::store::Writer<Application>,
@@ -332,13 +334,19 @@ async fn watch_applications(
     let events = kube::runtime::reflector(
         writer,
         kube::runtime::watcher(apps, kube::runtime::watcher::Config::default())
-            .modify(|app| app.metadata.managed_fields = None),
+            .modify(|app| app.metadata.managed_fields = None)
+            .default_backoff(),
     )
     .applied_objects();
     futures::pin_mut!(events);
     while let Some(event) = events.next().await {
-        if out.send(event).await.is_err() {
-            return; // the controller stopped
+        match event {
+            Ok(app) => {
+                if out.send(Ok(app)).await.is_err() {
+                    return; // the controller stopped
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "watching Applications failed; retrying"),
         }
     }
 }
