@@ -306,6 +306,11 @@ async fn issue_11_metrics_after_a_sync_carry_argo_cd_names_and_labels() {
         "{text}"
     );
     assert_eq!(sample(&text, "fjord_git_repositories"), Some(1.0), "{text}");
+    assert_eq!(
+        sample(&text, "fjord_audit_write_failures_total"),
+        Some(0.0),
+        "{text}"
+    );
 
     // Every dashboard series Fjord claims is there.
     let missing: Vec<&str> = DASHBOARD

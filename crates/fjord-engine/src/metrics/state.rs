@@ -2,7 +2,8 @@
 //! (`argocd_cluster_info`, `argocd_cluster_api_resources` = kinds watched,
 //! `argocd_cluster_api_resource_objects` = live objects cached, `fjord_live_cache_objects`
 //! per kind), and the sizes of the render cache and the repository registry. Watch events
-//! are counted as they arrive ([`ClusterEvents`]).
+//! are counted as they arrive ([`ClusterEvents`]). `fjord_audit_write_failures_total` counts
+//! audit records that could not be written.
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -158,7 +159,16 @@ impl Collector for StateCollector {
             None,
             MetricType::Gauge,
         )?;
-        ConstGauge::new(state.repositories as i64).encode(m)
+        ConstGauge::new(state.repositories as i64).encode(m)?;
+        // Audit records that could not be written: never lost silently (issue 11).
+        let m = encoder.encode_descriptor(
+            "fjord_audit_write_failures",
+            "Audit records whose Event could not be written after retries",
+            None,
+            MetricType::Counter,
+        )?;
+        prometheus_client::metrics::counter::ConstCounter::new(crate::audit::write_failures())
+            .encode(m)
     }
 }
 
