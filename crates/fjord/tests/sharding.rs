@@ -515,6 +515,48 @@ async fn three_replicas_share_300_applications_hand_over_on_kill_and_on_join() {
         let owner = ring3.owner(&format!("{NS}/{app}")).unwrap();
         assert_eq!(by, &[owner.to_string()], "{app}: reported by {by:?}");
     }
+    // Audit records: each Application's sync was recorded by its owner, and only by it.
+    let events: serde_json::Value = serde_json::from_str(
+        &tc.kubectl_ok(
+            "1.33",
+            &[
+                "get",
+                "events",
+                "-n",
+                NS,
+                "-l",
+                "fjord.dev/audit=true",
+                "-o",
+                "json",
+            ],
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut recorded: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for e in events["items"].as_array().unwrap() {
+        let text = e["metadata"]["annotations"]["fjord.dev/audit-record"]
+            .as_str()
+            .expect("an audit Event carries its record");
+        let record: serde_json::Value = serde_json::from_str(text).unwrap();
+        recorded
+            .entry(record["application"]["name"].as_str().unwrap().to_string())
+            .or_default()
+            .insert(record["controller"].as_str().unwrap_or("").to_string());
+    }
+    assert_eq!(
+        recorded.len(),
+        apps,
+        "an audit record for every Application"
+    );
+    for (app, by) in &recorded {
+        let owner = ring3.owner(&format!("{NS}/{app}")).unwrap();
+        assert_eq!(
+            by,
+            &BTreeSet::from([owner.to_string()]),
+            "{app}: audit records by {by:?}"
+        );
+    }
 
     // Steady state: nothing changes, so the replicas' only requests are their Lease renewals
     // (one per replica and the leader's, every third of the lease duration).

@@ -193,6 +193,9 @@ pub struct AuditRecord {
     /// `automated`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub partial: bool,
+    /// The controller replica that ran the operation (with sharding; its replica id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<String>,
 }
 
 /// An object as the sync found it before touching it.
@@ -364,6 +367,7 @@ pub fn build_record(input: &RecordInput<'_>) -> AuditRecord {
         unchanged,
         objects_omitted: 0,
         partial: input.partial,
+        controller: None,
     }
 }
 

@@ -138,7 +138,8 @@ pub(crate) async fn completed(
     warning: bool,
     message: &str,
 ) {
-    write(&ctx.client, app, status, warning, message).await;
+    let replica = ctx.config.shard.as_ref().map(|s| s.replica_id());
+    write(&ctx.client, app, status, warning, message, replica).await;
 }
 
 /// [`completed`] through `client` (the controller's own cluster).
@@ -148,10 +149,12 @@ async fn write(
     status: &mut ApplicationStatus,
     warning: bool,
     message: &str,
+    replica: Option<&str>,
 ) {
-    let Some(record) = take_record(app, status) else {
+    let Some(mut record) = take_record(app, status) else {
         return;
     };
+    record.controller = replica.map(str::to_string);
     let json = record.to_json();
     tracing::info!(target: audit::LOG_TARGET, record = %json);
     let event = audit_event(app, &record, warning, message);
@@ -314,6 +317,7 @@ mod tests {
             &mut status,
             false,
             "Sync operation to abc succeeded",
+            None,
         )
         .await;
         assert_eq!(bodies.lock().unwrap().len(), 3, "three attempts");
@@ -329,7 +333,7 @@ mod tests {
             condition.message
         );
         // The same operation finishing again writes nothing more.
-        write(&failing, &app, &mut status, false, "again").await;
+        write(&failing, &app, &mut status, false, "again", None).await;
         assert_eq!(bodies.lock().unwrap().len(), 3);
 
         // A later record that is written clears the condition.
@@ -343,6 +347,7 @@ mod tests {
             &mut next,
             false,
             "Sync operation to abc succeeded",
+            None,
         )
         .await;
         assert!(
