@@ -36,6 +36,7 @@ async fn fjord_install_output_applies_cleanly() {
         "customresourcedefinition.apiextensions.k8s.io/sealedsecrets.bitnami.com serverside-applied",
         "deployment.apps/fjord-controller serverside-applied",
         "service/sealed-secrets-controller serverside-applied",
+        "service/argocd-metrics serverside-applied",
     ] {
         assert!(applied.contains(want), "{applied}");
     }

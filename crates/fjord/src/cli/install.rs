@@ -176,10 +176,13 @@ spec:
         - controller
         - --namespace={ns}
         - --sealed-secrets-namespace={ns}
-        - --sealed-secrets-listen=0.0.0.0:8080{shard_args}{pod_env}
+        - --sealed-secrets-listen=0.0.0.0:8080
+        - --metrics-listen=0.0.0.0:8082{shard_args}{pod_env}
         ports:
         - name: http
           containerPort: 8080{probe}
+        - name: metrics
+          containerPort: 8082
         resources:
           requests:
             cpu: 100m
@@ -209,6 +212,24 @@ spec:
   - name: http
     port: 8080
     targetPort: http
+---
+# Prometheus scrapes every replica's /metrics (Argo CD's names) through this Service, named as
+# Argo CD's, so existing ServiceMonitors and dashboards find it.
+apiVersion: v1
+kind: Service
+metadata:
+  name: argocd-metrics
+  namespace: {ns}
+  labels:
+    app.kubernetes.io/part-of: fjord
+    app.kubernetes.io/component: metrics
+spec:
+  selector:
+    app.kubernetes.io/name: fjord-controller
+  ports:
+  - name: metrics
+    port: 8082
+    targetPort: metrics
 "#
     ));
     Ok(out)
@@ -235,7 +256,9 @@ mod tests {
         assert!(text.contains("replicas: 3"));
         assert!(text.contains("image: example.com/fjord:1"));
         assert!(text.contains("- --namespace=gitops"));
-        assert_eq!(text.matches("\n---\n").count() + 1, 11, "eleven documents");
+        assert_eq!(text.matches("\n---\n").count() + 1, 12, "twelve documents");
+        assert!(text.contains("- --metrics-listen=0.0.0.0:8082"));
+        assert!(text.contains("name: argocd-metrics"));
     }
 
     #[test]
