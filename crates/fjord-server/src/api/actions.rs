@@ -134,6 +134,26 @@ async fn load(
     Ok(app)
 }
 
+/// How many times an action reads and writes the Application before it gives up on another
+/// writer (the controller writes status all the time, so a read-then-write races it).
+const STALE_ATTEMPTS: usize = 5;
+
+/// Runs `attempt` (which reads the Application and writes it) again while the write finds
+/// the Application changed since the read.
+async fn retry_stale<T, F, Fut>(mut attempt: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    for _ in 1..STALE_ATTEMPTS {
+        match attempt().await {
+            Err(ApiError::Stale(_)) => continue,
+            other => return other,
+        }
+    }
+    attempt().await
+}
+
 async fn patch(state: &ApiState, app: &Application, body: Value) -> Result<Application, ApiError> {
     patch_app(&state.client, app, body).await
 }
@@ -150,7 +170,7 @@ pub async fn patch_app(
         .patch(app.name(), &PatchParams::default(), &Patch::Merge(&body))
         .await
         .map_err(|e| match e {
-            kube::Error::Api(ae) if ae.code == 409 => ApiError::Conflict(format!(
+            kube::Error::Api(ae) if ae.code == 409 => ApiError::Stale(format!(
                 "application {} changed meanwhile; retry",
                 app.name()
             )),
@@ -195,9 +215,13 @@ pub async fn sync(
     body: Option<Json<SyncRequest>>,
 ) -> Result<Json<Value>, ApiError> {
     let r = AppRef::new(name, q.app_namespace);
-    let app = load(&state, &caller, &r, Action::Sync).await?;
     let req = body.map(|b| b.0).unwrap_or_default();
-    write_operation(&state, &app, sync_operation(&req, &caller.identity.name)).await
+    let (state, caller, r, req) = (&state, &caller, &r, &req);
+    retry_stale(|| async move {
+        let app = load(state, caller, r, Action::Sync).await?;
+        write_operation(state, &app, sync_operation(req, &caller.identity.name)).await
+    })
+    .await
 }
 
 /// `POST /api/v1/applications/{name}/rollback`.
@@ -209,14 +233,18 @@ pub async fn rollback(
     Json(req): Json<RollbackRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let r = AppRef::new(name, q.app_namespace);
-    let app = load(&state, &caller, &r, Action::Sync).await?;
-    let mut op = rollback_operation(&app, req.id, req.prune.unwrap_or(false))
-        .map_err(ApiError::BadRequest)?;
-    if let Some(sync) = op.sync.as_mut() {
-        sync.dry_run = req.dry_run;
-    }
-    op.initiated_by = initiator(&caller.identity.name);
-    write_operation(&state, &app, op).await
+    let (state, caller, r, req) = (&state, &caller, &r, &req);
+    retry_stale(|| async move {
+        let app = load(state, caller, r, Action::Sync).await?;
+        let mut op = rollback_operation(&app, req.id, req.prune.unwrap_or(false))
+            .map_err(ApiError::BadRequest)?;
+        if let Some(sync) = op.sync.as_mut() {
+            sync.dry_run = req.dry_run;
+        }
+        op.initiated_by = initiator(&caller.identity.name);
+        write_operation(state, &app, op).await
+    })
+    .await
 }
 
 /// Query of the refresh action.
@@ -243,12 +271,16 @@ pub async fn refresh(
         )));
     }
     let r = AppRef::new(name, q.app_namespace);
-    let app = load(&state, &caller, &r, Action::Get).await?;
-    let updated = patch(
-        &state,
-        &app,
-        json!({"metadata": {"annotations": {REFRESH_ANNOTATION: kind}}}),
-    )
+    let (state, caller, r) = (&state, &caller, &r);
+    let updated = retry_stale(|| async move {
+        let app = load(state, caller, r, Action::Get).await?;
+        patch(
+            state,
+            &app,
+            json!({"metadata": {"annotations": {REFRESH_ANNOTATION: kind}}}),
+        )
+        .await
+    })
     .await?;
     Ok(Json(serde_json::to_value(&updated).unwrap_or_default()))
 }
@@ -261,23 +293,27 @@ pub async fn terminate(
     Query(q): Query<AppRefQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let r = AppRef::new(name, q.app_namespace);
-    let app = load(&state, &caller, &r, Action::Sync).await?;
-    if !operation_in_progress(&app) {
-        return Err(ApiError::Conflict(format!(
-            "application {}: no operation is in progress",
-            app.name()
-        )));
-    }
-    let mut body = json!({ "operation": null });
-    let running = app
-        .status
-        .as_ref()
-        .and_then(|s| s.operation_state.as_ref())
-        .is_some_and(|o| o.phase == OperationPhase::Running);
-    if running {
-        body["status"] = json!({"operationState": {"phase": "Terminating"}});
-    }
-    let updated = patch(&state, &app, body).await?;
+    let (state, caller, r) = (&state, &caller, &r);
+    let updated = retry_stale(|| async move {
+        let app = load(state, caller, r, Action::Sync).await?;
+        if !operation_in_progress(&app) {
+            return Err(ApiError::Conflict(format!(
+                "application {}: no operation is in progress",
+                app.name()
+            )));
+        }
+        let mut body = json!({ "operation": null });
+        let running = app
+            .status
+            .as_ref()
+            .and_then(|s| s.operation_state.as_ref())
+            .is_some_and(|o| o.phase == OperationPhase::Running);
+        if running {
+            body["status"] = json!({"operationState": {"phase": "Terminating"}});
+        }
+        patch(state, &app, body).await
+    })
+    .await?;
     Ok(Json(serde_json::to_value(&updated).unwrap_or_default()))
 }
 
@@ -344,6 +380,37 @@ pub struct AppRefQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_write_that_lost_a_race_is_tried_again_on_a_fresh_read() {
+        let tries = std::cell::Cell::new(0);
+        let result = retry_stale(|| async {
+            tries.set(tries.get() + 1);
+            if tries.get() < 3 {
+                Err(ApiError::Stale("changed".into()))
+            } else {
+                Ok(tries.get())
+            }
+        })
+        .await;
+        assert_eq!(result.unwrap(), 3);
+        tries.set(0);
+        let always: Result<(), _> = retry_stale(|| async {
+            tries.set(tries.get() + 1);
+            Err(ApiError::Stale("changed".into()))
+        })
+        .await;
+        assert!(matches!(always, Err(ApiError::Stale(_))));
+        assert_eq!(tries.get(), STALE_ATTEMPTS);
+        tries.set(0);
+        let busy: Result<(), _> = retry_stale(|| async {
+            tries.set(tries.get() + 1);
+            Err(ApiError::Conflict("an operation is running".into()))
+        })
+        .await;
+        assert!(matches!(busy, Err(ApiError::Conflict(_))));
+        assert_eq!(tries.get(), 1, "other conflicts are not retried");
+    }
 
     fn app(auto: bool) -> Application {
         let mut v = json!({

@@ -29,6 +29,10 @@ pub enum ApiError {
     /// already running.
     #[error("{0}")]
     Conflict(String),
+    /// The Application changed between its read and the write (409); the action handlers
+    /// read it again and retry a few times first.
+    #[error("{0}")]
+    Stale(String),
     /// A call to the cluster failed (502).
     #[error("{step}: {source}")]
     Cluster {
@@ -54,7 +58,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::Stale(_) => StatusCode::CONFLICT,
             ApiError::Cluster { .. } | ApiError::Render(_) => StatusCode::BAD_GATEWAY,
             ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
         }
