@@ -256,6 +256,55 @@ impl Watches {
         let found = store
             .objects
             .get(&(namespace.to_string(), key.name.clone()));
-        Some(found.and_then(|text| serde_json::from_slice(text).ok()))
+        // Text that does not parse (it cannot, short of a bug) reads as "not cached", so the
+        // caller asks the API rather than taking the object for absent.
+        match found {
+            None => Some(None),
+            Some(text) => serde_json::from_slice(text).ok().map(Some),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(ns: &str, name: &str, marker: &str) -> DynamicObject {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": ns},
+            "data": {"marker": marker},
+        }))
+        .unwrap()
+    }
+
+    fn marker(store: &KindStore, ns: &str, name: &str) -> Option<String> {
+        let text = store.objects.get(&(ns.to_string(), name.to_string()))?;
+        let v: Value = serde_json::from_slice(text).unwrap();
+        v["data"]["marker"].as_str().map(str::to_string)
+    }
+
+    #[test]
+    fn a_relist_replaces_the_objects_only_when_complete() {
+        let mut store = KindStore::default();
+        store.apply(&watcher::Event::Init);
+        store.apply(&watcher::Event::InitApply(obj("a", "one", "1")));
+        assert!(!store.ready, "not ready before the first list is complete");
+        store.apply(&watcher::Event::InitDone);
+        assert!(store.ready);
+        assert_eq!(marker(&store, "a", "one").as_deref(), Some("1"));
+        store.apply(&watcher::Event::Apply(obj("a", "two", "2")));
+        store.apply(&watcher::Event::Apply(obj("a", "one", "1b")));
+        assert_eq!(marker(&store, "a", "one").as_deref(), Some("1b"));
+        // A re-list after a watch error: the old objects serve until it completes, then
+        // whatever it did not list is gone.
+        store.apply(&watcher::Event::Init);
+        store.apply(&watcher::Event::InitApply(obj("a", "two", "2b")));
+        assert_eq!(marker(&store, "a", "one").as_deref(), Some("1b"));
+        store.apply(&watcher::Event::InitDone);
+        assert_eq!(marker(&store, "a", "one"), None);
+        assert_eq!(marker(&store, "a", "two").as_deref(), Some("2b"));
+        store.apply(&watcher::Event::Delete(obj("a", "two", "2b")));
+        assert!(store.objects.is_empty());
     }
 }
