@@ -17,24 +17,7 @@ use fjord_engine::types::{Application, SyncStatusCode};
 use kube::Api;
 
 fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=bench",
-            "-c",
-            "user.email=bench@example.com",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    fjord_e2e::git(dir, None, args)
 }
 
 fn sign(secret: &[u8], body: &[u8]) -> String {

@@ -190,3 +190,23 @@ pub async fn client(tc: &TestCluster) -> kube::Client {
         .expect("the kubeconfig is usable");
     kube::Client::try_from(config).expect("a client can be built")
 }
+
+/// Runs `git -C dir args` as a test author (and `GIT_SSH_COMMAND=ssh` when given), panicking
+/// with git's stderr on failure; returns stdout, trimmed. The one git helper of the tests.
+pub fn git(dir: &Path, ssh: Option<&str>, args: &[&str]) -> String {
+    let mut cmd = Command::new("git");
+    cmd.arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=e2e", "-c", "user.email=e2e@example.com"])
+        .args(args);
+    if let Some(ssh) = ssh {
+        cmd.env("GIT_SSH_COMMAND", ssh);
+    }
+    let out = cmd.output().expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

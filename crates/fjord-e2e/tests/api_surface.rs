@@ -338,3 +338,30 @@ async fn the_service_proxy_reaches_endpoints_and_bounds_what_it_relays() {
         "{err}"
     );
 }
+
+/// `/metrics` counts resource requests by verb and resource (what `fjord bench` reports).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "e2e: boots the embedded control plane"]
+async fn metrics_count_requests_by_verb_and_resource() {
+    let tc = TestCluster::start().await.unwrap();
+    let count = |verb: &str, resource: &str| -> u64 {
+        let text = tc
+            .kubectl_ok("1.33", &["get", "--raw", "/metrics"])
+            .unwrap();
+        let series = format!(
+            "fjord_apiserver_resource_requests_total{{verb=\"{verb}\",resource=\"{resource}\"}} "
+        );
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .map_or(0, |n| n.trim().parse().unwrap())
+    };
+    let (lists, gets) = (count("list", "configmaps"), count("get", "namespaces"));
+    tc.kubectl_ok("1.33", &["get", "configmaps", "-n", "default"])
+        .unwrap();
+    tc.kubectl_ok("1.33", &["get", "namespace", "default"])
+        .unwrap();
+    tc.kubectl_ok("1.33", &["get", "namespace", "kube-system"])
+        .unwrap();
+    assert_eq!(count("list", "configmaps"), lists + 1);
+    assert_eq!(count("get", "namespaces"), gets + 2);
+}

@@ -46,18 +46,8 @@ fn app_name(i: usize) -> String {
     format!("app-{i:04}")
 }
 
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+fn git(dir: &Path, args: &[&str]) -> String {
+    fjord_e2e::git(dir, None, args)
 }
 
 /// A bare repository with `apps/app-NNNN/configmap.yaml` for each Application.

@@ -393,3 +393,45 @@ fn error_policy(app: Arc<Application>, error: &ControllerError, ctx: Arc<Context
 pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(name: &str, rv: Option<&str>) -> Application {
+        let mut a: Application = serde_json::from_value(serde_json::json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {"destination": {}, "source": {"repoURL": "r"}}
+        }))
+        .unwrap();
+        a.metadata.resource_version = rv.map(str::to_string);
+        a
+    }
+
+    #[test]
+    fn only_a_copy_at_the_controllers_own_last_write_counts_as_current() {
+        let versions = AppVersions::default();
+        assert!(
+            !versions.is_latest_write(&app("pay", Some("7"))),
+            "never written"
+        );
+        versions.record(&app("pay", Some("7")));
+        assert!(versions.is_latest_write(&app("pay", Some("7"))));
+        assert!(
+            !versions.is_latest_write(&app("pay", Some("9"))),
+            "someone wrote after us"
+        );
+        assert!(
+            !versions.is_latest_write(&app("pay", Some("5"))),
+            "the cache lags behind our write"
+        );
+        assert!(!versions.is_latest_write(&app("pay", None)));
+        assert!(!versions.is_latest_write(&app("other", Some("7"))));
+        versions.retain(&std::collections::HashSet::new());
+        assert!(
+            !versions.is_latest_write(&app("pay", Some("7"))),
+            "forgotten"
+        );
+    }
+}
