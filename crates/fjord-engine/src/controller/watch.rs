@@ -1,4 +1,4 @@
-//! Self-heal triggers and the live cache: per destination cluster, one reflector per kind
+//! Self-heal triggers and the live cache: per destination cluster, one watch per kind
 //! the Applications use, started when a kind is first seen. A change to an object carrying a tracking id re-queues
 //! the Application the id names (Applications live in the controller's namespace, so the
 //! id's instance name is the Application's name). Reconciles read live objects from these
